@@ -1,0 +1,83 @@
+//! The command line: `hemolink serve`, `hemolink config show`, and the tools
+//! that come with the server. Options are documented in `hemolink --help` and
+//! in `docs/configuration.md`.
+
+use crate::config::{Config, Options};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Hemolink: FHIR R4 server and HL7 v2 interface engine for blood establishments.
+#[derive(Debug, Parser)]
+#[command(name = "hemolink", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML file of options (keys as the flags, with underscores: data_dir = "…").
+    #[arg(long, global = true, env = "HEMOLINK_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (FHIR over HTTP on 127.0.0.1:8080, data in ./hemolink-data by default).
+    Serve(Options),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (flags, environment, file, defaults) as TOML, secrets masked.
+    Show(Options),
+}
+
+/// Flags and environment first, then the file, then defaults.
+fn resolve(file: Option<&PathBuf>, given: Options) -> Result<(Config, bool), String> {
+    let from_file = match file {
+        Some(path) => Options::from_file(path)?,
+        None => Options::default(),
+    };
+    let merged = given.or(from_file);
+    let base_given = merged.base_url.is_some();
+    Ok((Config::resolve(merged)?, base_given))
+}
+
+fn init_logging(level: &str) {
+    let level = level.parse().unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(options) => {
+            resolve(cli.config.as_ref(), options).and_then(|(config, base_given)| {
+                init_logging(&config.log_level);
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the runtime: {e}"))?;
+                runtime.block_on(crate::server::serve(config, base_given))
+            })
+        }
+        Command::Config(ConfigCommand::Show(options)) => {
+            resolve(cli.config.as_ref(), options).map(|(config, _)| {
+                print!("{}", config.show());
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hemolink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

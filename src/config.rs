@@ -1,0 +1,290 @@
+//! Configuration. Every option has one name in three forms: a flag (`--data-dir`),
+//! an environment variable (`HEMOLINK_DATA_DIR`) and a key of the TOML file given
+//! with `--config` (`data_dir`). A flag wins over the environment, the environment
+//! over the file, the file over the default.
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The options as given (flag or environment), or as read from the file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address and port to serve FHIR on [default: 127.0.0.1:8080]. A non-loopback
+    /// address needs --insecure until authorization exists.
+    #[arg(long, env = "HEMOLINK_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Directory of the embedded store [default: ./hemolink-data].
+    #[arg(long, env = "HEMOLINK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Public base URL used for every absolute URL (Location, fullUrl, paging links)
+    /// [default: derived from --listen, never from the Host header].
+    #[arg(long, env = "HEMOLINK_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "HEMOLINK_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HEMOLINK_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow a non-loopback listen address without authorization.
+    #[arg(long, env = "HEMOLINK_INSECURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: Option<bool>,
+    /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
+    #[arg(long, env = "HEMOLINK_MAX_BODY_SIZE", value_name = "SIZE")]
+    pub max_body_size: Option<String>,
+    /// Page size of history when the client gives no _count [default: 50].
+    #[arg(long, env = "HEMOLINK_DEFAULT_COUNT", value_name = "N")]
+    pub default_count: Option<usize>,
+    /// Largest page size a client may ask for with _count [default: 1000].
+    #[arg(long, env = "HEMOLINK_MAX_COUNT", value_name = "N")]
+    pub max_count: Option<usize>,
+    /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 30].
+    #[arg(long, env = "HEMOLINK_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<u64>,
+    /// Log level: error, warn, info, debug or trace [default: info].
+    #[arg(long, env = "HEMOLINK_LOG_LEVEL", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl Options {
+    /// These options, with any left unset taken from `other`.
+    pub fn or(self, other: Options) -> Options {
+        Options {
+            listen: self.listen.or(other.listen),
+            data_dir: self.data_dir.or(other.data_dir),
+            base_url: self.base_url.or(other.base_url),
+            tls_cert: self.tls_cert.or(other.tls_cert),
+            tls_key: self.tls_key.or(other.tls_key),
+            insecure: self.insecure.or(other.insecure),
+            max_body_size: self.max_body_size.or(other.max_body_size),
+            default_count: self.default_count.or(other.default_count),
+            max_count: self.max_count.or(other.max_count),
+            shutdown_timeout: self.shutdown_timeout.or(other.shutdown_timeout),
+            log_level: self.log_level.or(other.log_level),
+        }
+    }
+
+    /// Reads the TOML file of `--config`.
+    pub fn from_file(path: &std::path::Path) -> Result<Options, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Without a trailing slash.
+    pub base_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    pub insecure: bool,
+    pub max_body_size: usize,
+    pub default_count: usize,
+    pub max_count: usize,
+    pub shutdown_timeout: u64,
+    pub log_level: String,
+}
+
+impl Config {
+    /// Fills in defaults and checks every value.
+    pub fn resolve(o: Options) -> Result<Config, String> {
+        let listen_text = o.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            format!("listen: '{listen_text}' is not an ADDR:PORT such as 127.0.0.1:8080")
+        })?;
+        if o.tls_cert.is_some() != o.tls_key.is_some() {
+            return Err("tls_cert and tls_key go together: give both or neither".into());
+        }
+        let scheme = if o.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base_url = match o.base_url {
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!("base_url: '{url}' is not an http(s) URL"));
+                }
+                url.trim_end_matches('/').to_string()
+            }
+            None => derived_base(scheme, listen),
+        };
+        let max_body_size = match o.max_body_size {
+            Some(text) => parse_size(&text)?,
+            None => 32 << 20,
+        };
+        let default_count = o.default_count.unwrap_or(50);
+        let max_count = o.max_count.unwrap_or(1000);
+        if default_count == 0 || default_count > max_count {
+            return Err(format!(
+                "default_count must be between 1 and max_count ({max_count})"
+            ));
+        }
+        let log_level = o.log_level.unwrap_or_else(|| "info".into());
+        if log_level.parse::<tracing::Level>().is_err() {
+            return Err(format!(
+                "log_level: '{log_level}' is not one of error, warn, info, debug, trace"
+            ));
+        }
+        Ok(Config {
+            listen,
+            data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("hemolink-data")),
+            base_url,
+            tls_cert: o.tls_cert,
+            tls_key: o.tls_key,
+            insecure: o.insecure.unwrap_or(false),
+            max_body_size,
+            default_count,
+            max_count,
+            shutdown_timeout: o.shutdown_timeout.unwrap_or(30),
+            log_level,
+        })
+    }
+
+    /// Records the address actually bound (the OS picks the port for `:0`); a
+    /// base URL that was derived from the listen address follows it.
+    pub fn rebase(&mut self, bound: SocketAddr, was_derived: bool) {
+        self.listen = bound;
+        if was_derived {
+            let scheme = if self.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            self.base_url = derived_base(scheme, bound);
+        }
+    }
+
+    /// The configuration as TOML, secrets masked (passwords in URLs).
+    pub fn show(&self) -> String {
+        let mut shown = self.clone();
+        shown.base_url = mask_userinfo(&self.base_url);
+        toml::to_string(&shown)
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+}
+
+/// `http://127.0.0.1:8080`; an unspecified address (`0.0.0.0`) becomes `localhost`.
+pub fn derived_base(scheme: &str, addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+fn mask_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:****{}", &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// `1048576`, `512KiB`, `32MiB`, `1GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 32MiB"))?;
+    let factor: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("'{text}' is not a size such as 32MiB")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::resolve(Options::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("hemolink-data"));
+        assert_eq!(c.max_body_size, 32 << 20);
+        assert!(!c.insecure);
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let flags = Options {
+            listen: Some("127.0.0.1:9000".into()),
+            ..Options::default()
+        };
+        let file: Options =
+            toml::from_str("listen = '0.0.0.0:1'\ndata_dir = '/srv/h'\ninsecure = true").unwrap();
+        let c = Config::resolve(flags.or(file)).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/h"));
+        assert!(c.insecure);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(toml::from_str::<Options>("lisen = 'x'").is_err());
+        let bad = |o: Options| Config::resolve(o).unwrap_err();
+        bad(Options {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            base_url: Some("ftp://x".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            max_body_size: Some("12 parsecs".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            tls_cert: Some("c.pem".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            log_level: Some("loud".into()),
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn sizes_and_masking() {
+        assert_eq!(parse_size("32MiB").unwrap(), 32 << 20);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(
+            mask_userinfo("https://ann:secret@fhir.example/r4"),
+            "https://ann:****@fhir.example/r4"
+        );
+        assert_eq!(
+            mask_userinfo("https://fhir.example/r4"),
+            "https://fhir.example/r4"
+        );
+    }
+}

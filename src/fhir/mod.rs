@@ -1,0 +1,13 @@
+//! FHIR R4: the type model derived from the vendored definitions, and everything
+//! that reads, checks and writes resources.
+
+pub mod model;
+
+pub mod error;
+pub mod instant;
+pub mod json;
+pub mod outcome;
+pub mod rest;
+pub mod summary;
+pub mod validate;
+pub mod xml;

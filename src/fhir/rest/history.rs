@@ -1,0 +1,196 @@
+//! History at system, type and instance level (R4 http.html#history): a Bundle of
+//! type `history`, newest first, with `_count`, `_since`, `_at` and `next` links
+//! that hold a cursor into the order of writes, so pages stay stable while new
+//! versions are written.
+
+use super::Shared;
+use super::instance::{check_id, resource_type, store_error};
+use super::request::Fhir;
+use super::response;
+use crate::auth::{Access, Interaction};
+use crate::fhir::error::FhirError;
+use crate::fhir::instant::{format_instant, now_micros, parse_range};
+use crate::store::{HistoryQuery, HistoryScope, Method, Version};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+/// `GET [base]/_history`
+pub async fn system(
+    State(state): State<Shared>,
+    uri: Uri,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    state.gate.check(Access {
+        interaction: Interaction::HistorySystem,
+        resource_type: None,
+        id: None,
+    })?;
+    history(&state, &uri, &fhir, HistoryScope::System).await
+}
+
+/// `GET [base]/[type]/_history`
+pub async fn type_level(
+    State(state): State<Shared>,
+    Path(t): Path<String>,
+    uri: Uri,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    state.gate.check(Access {
+        interaction: Interaction::HistoryType,
+        resource_type: Some(t),
+        id: None,
+    })?;
+    history(&state, &uri, &fhir, HistoryScope::Type(t.to_string())).await
+}
+
+/// `GET [base]/[type]/[id]/_history`
+pub async fn instance(
+    State(state): State<Shared>,
+    Path((t, id)): Path<(String, String)>,
+    uri: Uri,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    check_id(&id)?;
+    state.gate.check(Access {
+        interaction: Interaction::HistoryInstance,
+        resource_type: Some(t),
+        id: Some(&id),
+    })?;
+    if state
+        .store
+        .read(t, &id)
+        .await
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(FhirError::not_found(format!("{t}/{id} is not known")));
+    }
+    history(
+        &state,
+        &uri,
+        &fhir,
+        HistoryScope::Instance(t.to_string(), id),
+    )
+    .await
+}
+
+fn param<'a>(fhir: &'a Fhir, name: &str) -> Option<&'a str> {
+    fhir.params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn bad(name: &str, value: &str, expected: &str) -> FhirError {
+    FhirError::bad_request("invalid", format!("{name}={value}: expected {expected}"))
+}
+
+async fn history(
+    state: &Shared,
+    uri: &Uri,
+    fhir: &Fhir,
+    scope: HistoryScope,
+) -> Result<Response, FhirError> {
+    fhir.only(&["_count", "_since", "_at", "_cursor"])?;
+    let config = &state.config;
+    let count = match param(fhir, "_count") {
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| bad("_count", c, "a whole number"))?
+            .min(config.max_count),
+        None => config.default_count,
+    };
+    let since = param(fhir, "_since")
+        .map(|s| {
+            parse_range(s)
+                .map(|r| r.0)
+                .ok_or_else(|| bad("_since", s, "an instant such as 2024-01-31T10:00:00Z"))
+        })
+        .transpose()?;
+    let at = param(fhir, "_at")
+        .map(|s| {
+            parse_range(s).ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-01-31"))
+        })
+        .transpose()?;
+    let cursor = param(fhir, "_cursor")
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| bad("_cursor", c, "a cursor from a next link"))
+        })
+        .transpose()?;
+    let query = HistoryQuery {
+        scope,
+        since,
+        at,
+        count,
+        cursor,
+    };
+    let page = state.store.history(&query).await.map_err(store_error)?;
+    let base = &config.base_url;
+    let self_url = format!("{base}{}", uri.path_and_query().map_or("", |p| p.as_str()));
+    let mut links = vec![json!({"relation": "self", "url": self_url})];
+    if let Some(next) = page.next {
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("_cursor="))
+            .collect();
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        links.push(json!({"relation": "next", "url": format!("{base}{}?{query}_cursor={next}", uri.path())}));
+    }
+    let entries = page
+        .versions
+        .iter()
+        .map(|v| entry(base, v, fhir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": {"lastUpdated": format_instant(now_micros())},
+        "type": "history",
+        "total": page.total,
+        "link": links,
+        "entry": entries,
+    });
+    response::value_response(StatusCode::OK, &bundle, fhir)
+}
+
+/// A history entry: the version (none for a delete), how it was written, and
+/// the outcome the write had.
+fn entry(base: &str, v: &Version, fhir: &Fhir) -> Result<Value, FhirError> {
+    let (url, status) = match v.method {
+        Method::Create => (v.resource_type.clone(), "201 Created"),
+        Method::Update => (format!("{}/{}", v.resource_type, v.id), "200 OK"),
+        Method::Delete => (format!("{}/{}", v.resource_type, v.id), "200 OK"),
+    };
+    let mut e = json!({"fullUrl": format!("{base}/{}/{}", v.resource_type, v.id)});
+    if v.body.is_some() {
+        let as_json = Fhir {
+            wanted: super::format::Wanted::Fhir(
+                super::format::Syntax::Json,
+                super::format::JSON_MIME,
+            ),
+            pretty: false,
+            ..fhir.clone()
+        };
+        let text = response::resource_body(v, &as_json)?;
+        let resource: Value =
+            serde_json::from_str(&text).map_err(|e| FhirError::internal("history entry", e))?;
+        e["resource"] = resource;
+    }
+    e["request"] = json!({"method": v.method.http_verb(), "url": url});
+    e["response"] = json!({
+        "status": status,
+        "etag": format!("W/\"{}\"", v.version),
+        "lastModified": format_instant(v.last_updated),
+    });
+    Ok(e)
+}

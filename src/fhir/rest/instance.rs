@@ -1,0 +1,400 @@
+//! Instance and type interactions (R4 http.html): read, vread, create (with
+//! `If-None-Exist`), update (with `If-Match`, and update-as-create), delete, and
+//! the Binary read that returns raw content.
+
+use super::Shared;
+use super::format::Wanted;
+use super::request::{Fhir, ResourceBody, Return, parse_etag, query_pairs};
+use super::response::{self, empty, resource_response, version_headers};
+use crate::auth::{Access, Interaction};
+use crate::fhir::error::FhirError;
+use crate::fhir::model::model;
+use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::store::{Criterion, Outcome, StoreError, Version, Write};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::Value;
+use std::time::UNIX_EPOCH;
+
+/// The resource type of a URL, if it has an endpoint (every R4 resource but Parameters).
+pub fn resource_type(name: &str) -> Result<&str, FhirError> {
+    match model().resource(name) {
+        Some(t) if t.name != "Parameters" => Ok(name),
+        _ => Err(FhirError::not_found(format!(
+            "'{name}' is not a resource type this server supports"
+        ))),
+    }
+}
+
+/// Whether a text is a valid resource id (`[A-Za-z0-9\-\.]{1,64}`).
+pub fn is_valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+pub fn check_id(id: &str) -> Result<(), FhirError> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(FhirError::bad_request(
+            "invalid",
+            format!("'{id}' is not a valid resource id"),
+        ))
+    }
+}
+
+/// Maps store failures onto HTTP statuses.
+pub fn store_error(e: StoreError) -> FhirError {
+    match e {
+        StoreError::VersionConflict { .. } => {
+            FhirError::new(StatusCode::PRECONDITION_FAILED, "conflict", e.to_string())
+        }
+        StoreError::MultipleMatches(_) => FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "multiple-matches",
+            e.to_string(),
+        ),
+        StoreError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
+        StoreError::Invalid(m) => FhirError::bad_request("invalid", m),
+        StoreError::Backend(m) => FhirError::internal("store", m),
+    }
+}
+
+fn gone(v: &Version) -> FhirError {
+    FhirError::new(
+        StatusCode::GONE,
+        "deleted",
+        format!(
+            "{}/{} was deleted (version {})",
+            v.resource_type, v.id, v.version
+        ),
+    )
+}
+
+fn location(state: &Shared, v: &Version) -> HeaderValue {
+    let url = format!(
+        "{}/{}/{}/_history/{}",
+        state.config.base_url, v.resource_type, v.id, v.version
+    );
+    HeaderValue::from_str(&url).unwrap_or(HeaderValue::from_static("/"))
+}
+
+/// `GET [type]/[id]`
+pub async fn read(
+    State(state): State<Shared>,
+    Path((t, id)): Path<(String, String)>,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    check_id(&id)?;
+    state.gate.check(Access {
+        interaction: Interaction::Read,
+        resource_type: Some(t),
+        id: Some(&id),
+    })?;
+    fhir.only(&[])?;
+    let v = state
+        .store
+        .read(t, &id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| FhirError::not_found(format!("{t}/{id} is not known")))?;
+    if v.is_deleted() {
+        return Err(gone(&v));
+    }
+    if not_modified(&fhir, &v)? {
+        let mut r = empty(StatusCode::NOT_MODIFIED);
+        version_headers(&mut r, &v);
+        return Ok(r);
+    }
+    if let Wanted::Other(_) = fhir.wanted {
+        return raw_binary(&v);
+    }
+    resource_response(StatusCode::OK, &v, &fhir)
+}
+
+/// `If-None-Match` / `If-Modified-Since` on a read: whether to answer 304.
+fn not_modified(fhir: &Fhir, v: &Version) -> Result<bool, FhirError> {
+    if let Some(tags) = fhir.header("if-none-match") {
+        if tags.trim() == "*" {
+            return Ok(true);
+        }
+        for tag in tags.split(',') {
+            if parse_etag(tag)? == v.version {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if let Some(since) = fhir.header("if-modified-since") {
+        let since = httpdate::parse_http_date(since).map_err(|_| {
+            FhirError::bad_request(
+                "invalid",
+                format!("If-Modified-Since: '{since}' is not an HTTP date"),
+            )
+        })?;
+        let since = since
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        return Ok(v.last_updated.div_euclid(1_000_000) <= since);
+    }
+    Ok(false)
+}
+
+/// A Binary as its own bytes, in its own content type.
+fn raw_binary(v: &Version) -> Result<Response, FhirError> {
+    let binary: Value = serde_json::from_str(v.body.as_deref().unwrap_or("{}"))
+        .map_err(|e| FhirError::internal("stored Binary", e))?;
+    let content_type = binary["contentType"]
+        .as_str()
+        .unwrap_or("application/octet-stream");
+    let data = binary["data"].as_str().unwrap_or("");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.split_whitespace().collect::<String>())
+        .map_err(|e| FhirError::internal("stored Binary data", e))?;
+    let mut r = Response::new(bytes.into());
+    if let Ok(ct) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    version_headers(&mut r, v);
+    Ok(r)
+}
+
+/// `GET [type]/[id]/_history/[vid]`
+pub async fn vread(
+    State(state): State<Shared>,
+    Path((t, id, vid)): Path<(String, String, String)>,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    check_id(&id)?;
+    state.gate.check(Access {
+        interaction: Interaction::Vread,
+        resource_type: Some(t),
+        id: Some(&id),
+    })?;
+    fhir.only(&[])?;
+    let version: u64 = vid
+        .parse()
+        .map_err(|_| FhirError::not_found(format!("{t}/{id} has no version '{vid}'")))?;
+    let v = state
+        .store
+        .vread(t, &id, version)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| FhirError::not_found(format!("{t}/{id} has no version {version}")))?;
+    if v.is_deleted() {
+        return Err(gone(&v));
+    }
+    resource_response(StatusCode::OK, &v, &fhir)
+}
+
+/// The criteria of `If-None-Exist` (`_id` and `identifier` are understood).
+fn if_none_exist(fhir: &Fhir) -> Result<Vec<Criterion>, FhirError> {
+    let Some(query) = fhir.header("if-none-exist") else {
+        return Ok(Vec::new());
+    };
+    let query = query.split_once('?').map_or(query, |(_, q)| q);
+    let pairs = query_pairs(query);
+    if pairs.is_empty() {
+        return Err(FhirError::bad_request(
+            "invalid",
+            "If-None-Exist has no criteria",
+        ));
+    }
+    pairs
+        .into_iter()
+        .map(|(name, value)| match name.as_str() {
+            "_id" => Ok(Criterion::Id(value)),
+            "identifier" => {
+                let (system, value) = match value.split_once('|') {
+                    Some((s, v)) => (Some(s.to_string()), (!v.is_empty()).then(|| v.to_string())),
+                    None => (None, Some(value)),
+                };
+                if system.as_deref().is_some_and(|s| !s.is_empty()) || value.is_some() {
+                    Ok(Criterion::Identifier { system, value })
+                } else {
+                    Err(FhirError::bad_request("invalid", "If-None-Exist: identifier=| names nothing"))
+                }
+            }
+            other => Err(FhirError::bad_request(
+                "not-supported",
+                format!("If-None-Exist: the parameter '{other}' is not supported (only _id and identifier)"),
+            )),
+        })
+        .collect()
+}
+
+/// The response to a successful write, as `Prefer: return=…` asks.
+fn written(
+    state: &Shared,
+    status: StatusCode,
+    v: &Version,
+    fhir: &Fhir,
+    what: &str,
+) -> Result<Response, FhirError> {
+    let mut r = match fhir.prefer {
+        Return::Representation => resource_response(status, v, fhir)?,
+        Return::Minimal => {
+            let mut r = empty(status);
+            version_headers(&mut r, v);
+            r
+        }
+        Return::OperationOutcome => {
+            let text = format!(
+                "{what} {}/{} (version {})",
+                v.resource_type, v.id, v.version
+            );
+            let oo = operation_outcome(&[Issue::information("informational", text)]);
+            let mut r = response::value_response(status, &oo, fhir)?;
+            version_headers(&mut r, v);
+            r
+        }
+    };
+    let header_name = if status == StatusCode::CREATED {
+        header::LOCATION
+    } else {
+        header::CONTENT_LOCATION
+    };
+    r.headers_mut().insert(header_name, location(state, v));
+    Ok(r)
+}
+
+fn check_type(resource: &Value, t: &str) -> Result<(), FhirError> {
+    let found = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if found == t {
+        Ok(())
+    } else {
+        Err(FhirError::with_issues(
+            StatusCode::BAD_REQUEST,
+            vec![
+                Issue::error(
+                    "invalid",
+                    format!("the body is a {found}, the URL names {t}"),
+                )
+                .at("resourceType"),
+            ],
+        ))
+    }
+}
+
+/// `POST [type]`
+pub async fn create(
+    State(state): State<Shared>,
+    Path(t): Path<String>,
+    fhir: Fhir,
+    ResourceBody(mut resource): ResourceBody,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    state.gate.check(Access {
+        interaction: Interaction::Create,
+        resource_type: Some(t),
+        id: None,
+    })?;
+    fhir.only(&[])?;
+    check_type(&resource, t)?;
+    if let Some(fields) = resource.as_object_mut() {
+        fields.shift_remove("id");
+    }
+    let write = Write::Create {
+        id: uuid::Uuid::new_v4().to_string(),
+        resource,
+        if_none_exist: if_none_exist(&fhir)?,
+    };
+    match state.store.write(write).await.map_err(store_error)? {
+        Outcome::Created(v) => written(&state, StatusCode::CREATED, &v, &fhir, "created"),
+        Outcome::Existing(v) => written(&state, StatusCode::OK, &v, &fhir, "found (If-None-Exist)"),
+        other => Err(FhirError::internal(
+            "create",
+            format!("unexpected outcome {other:?}"),
+        )),
+    }
+}
+
+/// `PUT [type]/[id]`
+pub async fn update(
+    State(state): State<Shared>,
+    Path((t, id)): Path<(String, String)>,
+    fhir: Fhir,
+    ResourceBody(resource): ResourceBody,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    check_id(&id)?;
+    state.gate.check(Access {
+        interaction: Interaction::Update,
+        resource_type: Some(t),
+        id: Some(&id),
+    })?;
+    fhir.only(&[])?;
+    check_type(&resource, t)?;
+    let body_id = resource.get("id").and_then(Value::as_str);
+    if body_id != Some(id.as_str()) {
+        let text = match body_id {
+            Some(b) => format!("the body's id '{b}' differs from the URL's id '{id}'"),
+            None => format!("the body has no id; an update needs the id of the URL ('{id}')"),
+        };
+        return Err(FhirError::with_issues(
+            StatusCode::BAD_REQUEST,
+            vec![Issue::error("invalid", text).at(format!("{t}.id"))],
+        ));
+    }
+    let write = Write::Update {
+        resource,
+        if_match: fhir.if_match()?,
+    };
+    match state.store.write(write).await.map_err(store_error)? {
+        Outcome::Created(v) => written(&state, StatusCode::CREATED, &v, &fhir, "created"),
+        Outcome::Updated(v) => written(&state, StatusCode::OK, &v, &fhir, "updated"),
+        other => Err(FhirError::internal(
+            "update",
+            format!("unexpected outcome {other:?}"),
+        )),
+    }
+}
+
+/// `DELETE [type]/[id]`
+pub async fn delete(
+    State(state): State<Shared>,
+    Path((t, id)): Path<(String, String)>,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    check_id(&id)?;
+    state.gate.check(Access {
+        interaction: Interaction::Delete,
+        resource_type: Some(t),
+        id: Some(&id),
+    })?;
+    fhir.only(&[])?;
+    let write = Write::Delete {
+        resource_type: t.to_string(),
+        id: id.clone(),
+        if_match: fhir.if_match()?,
+    };
+    let outcome = state.store.write(write).await.map_err(store_error)?;
+    let (text, tombstone) = match &outcome {
+        Outcome::Deleted(Some(v)) => (format!("deleted {t}/{id} (version {})", v.version), Some(v)),
+        _ => (
+            format!("{t}/{id} did not exist or was deleted already; nothing changed"),
+            None,
+        ),
+    };
+    let mut r = if fhir.prefer == Return::Minimal {
+        empty(StatusCode::NO_CONTENT)
+    } else {
+        let oo = operation_outcome(&[Issue::information("informational", text)]);
+        response::value_response(StatusCode::OK, &oo, &fhir)?
+    };
+    if let Some(v) = tombstone {
+        r.headers_mut()
+            .insert(header::ETAG, response::etag(v.version));
+    }
+    Ok(r)
+}

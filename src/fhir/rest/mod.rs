@@ -1,0 +1,150 @@
+//! The FHIR R4 RESTful API (http.html) over axum. Handlers stay thin: the
+//! extractors in [`request`] do the protocol work (negotiation, body parsing and
+//! validation, preconditions), [`response`] writes resources and headers, and
+//! the layer in this file turns every error into an OperationOutcome in the
+//! negotiated format.
+
+mod capability;
+pub mod format;
+mod history;
+mod instance;
+mod request;
+mod response;
+
+use crate::auth::Gate;
+use crate::config::Config;
+use crate::fhir::error::FhirError;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub config: Config,
+    pub gate: Gate,
+    /// False once shutdown has begun (`/ready` then answers 503).
+    pub ready: AtomicBool,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// The router of the FHIR API, `/metadata`, `/health`, `/ready` and `/metrics`.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/metadata", get(capability::metadata))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/_history", get(history::system))
+        .route("/{type}", post(instance::create))
+        .route("/{type}/_history", get(history::type_level))
+        .route(
+            "/{type}/{id}",
+            get(instance::read)
+                .put(instance::update)
+                .delete(instance::delete),
+        )
+        .route("/{type}/{id}/_history", get(history::instance))
+        .route("/{type}/{id}/_history/{vid}", get(instance::vread))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(render_errors))
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(state): State<Shared>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    }
+}
+
+/// Counters in the Prometheus text format.
+async fn metrics(State(state): State<Shared>) -> Response {
+    let s = state.store.stats();
+    let body = format!(
+        "# HELP hemolink_store_units_total Units of work acknowledged by the store.\n\
+         # TYPE hemolink_store_units_total counter\n\
+         hemolink_store_units_total {}\n\
+         # HELP hemolink_store_commits_total Store transactions committed (group commit carries many units).\n\
+         # TYPE hemolink_store_commits_total counter\n\
+         hemolink_store_commits_total {}\n\
+         # HELP hemolink_store_syncs_total File syncs (fsync/fdatasync) the store asked of the OS.\n\
+         # TYPE hemolink_store_syncs_total counter\n\
+         hemolink_store_syncs_total {}\n",
+        s.units, s.commits, s.syncs
+    );
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn not_found() -> FhirError {
+    FhirError::not_found("no FHIR endpoint at this path")
+}
+
+async fn method_not_allowed() -> FhirError {
+    FhirError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        "this interaction is not supported on this path",
+    )
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut response = status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Writes errors (which carry their OperationOutcome in the response extensions)
+/// in the syntax the client asked for, and turns a panic into a 500.
+async fn render_errors(request: Request, next: Next) -> Response {
+    let query = request.uri().query().unwrap_or("").to_string();
+    let accept = request
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let response = match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            FhirError::internal("a request handler panicked", what).into_response()
+        }
+    };
+    let Some(error) = response.extensions().get::<FhirError>().cloned() else {
+        return response;
+    };
+    let format_param = request::query_value(&query, "_format");
+    let wanted = format::negotiate(format_param.as_deref(), accept.as_deref(), false).unwrap_or(
+        format::Wanted::Fhir(format::Syntax::Json, format::JSON_MIME),
+    );
+    let pretty = request::query_value(&query, "_pretty").as_deref() == Some("true");
+    let mut out = response::outcome_response(error.status, &error.outcome(), &wanted, pretty);
+    for (name, value) in response.headers() {
+        if name != "content-type" && name != "content-length" {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,14 @@
+//! Hemolink: a FHIR R4 server and HL7 v2 interface engine for blood establishments.
+//!
+//! The crate is organised by concern: [`fhir`] (the FHIR model, formats,
+//! validation and the REST API), [`store`] (persistence behind one API),
+//! [`server`] (listeners, TLS, shutdown), [`config`] (options from flags,
+//! environment and file), [`auth`] (the gate every interaction passes through)
+//! and [`cli`] (the command line).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod fhir;
+pub mod server;
+pub mod store;

@@ -1,0 +1,425 @@
+//! The single writer of the SQLite store. Units of work arrive on a channel; the
+//! writer takes every unit waiting, applies each in its own savepoint, and commits
+//! them together (group commit: one fsync of the WAL acknowledges them all). Only
+//! after the commit has returned, so after the fsync, is any caller answered.
+
+use super::super::{Criterion, Method, Outcome, StoreError, Version, Write};
+use crate::fhir::instant::{format_instant, now_micros};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use tokio::sync::oneshot;
+
+/// Most units of work one commit carries.
+const MAX_GROUP: usize = 512;
+
+/// What the writer is asked to do.
+pub enum Job {
+    /// Apply a unit of work and answer once it is durable.
+    Unit {
+        writes: Vec<Write>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+    },
+    /// Report the connection's `synchronous` and `journal_mode` settings.
+    Pragmas(oneshot::Sender<(i64, String)>),
+}
+
+/// Counters shared with the store handle.
+#[derive(Default)]
+pub struct Counters {
+    pub units: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
+
+/// Runs until every sender of `jobs` is dropped.
+pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>) {
+    let mut clock = Clock::default();
+    while let Ok(first) = jobs.recv() {
+        let mut units: Vec<(Vec<Write>, Reply)> = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Unit { writes, reply } => units.push((writes, reply)),
+                Job::Pragmas(reply) => {
+                    let _ = reply.send(pragmas(&conn));
+                }
+            }
+            if units.len() < MAX_GROUP {
+                next = jobs.try_recv().ok();
+            }
+        }
+        if units.is_empty() {
+            continue;
+        }
+        let (writes, replies): (Vec<_>, Vec<_>) = units.into_iter().unzip();
+        let results = commit_group(&mut conn, &mut clock, writes, &counters);
+        let committed = results.iter().filter(|r| r.is_ok()).count() as u64;
+        counters.units.fetch_add(committed, Ordering::Relaxed);
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!("final checkpoint failed: {e}");
+    }
+}
+
+fn pragmas(conn: &Connection) -> (i64, String) {
+    let sync = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap_or(-1);
+    let mode = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap_or_default();
+    (sync, mode)
+}
+
+/// Applies every unit in its own savepoint and commits them in one transaction.
+fn commit_group(
+    conn: &mut Connection,
+    clock: &mut Clock,
+    units: Vec<Vec<Write>>,
+    counters: &Counters,
+) -> Vec<Result<Vec<Outcome>, StoreError>> {
+    let count = units.len();
+    let fail_all = |e: rusqlite::Error| -> Vec<Result<Vec<Outcome>, StoreError>> {
+        tracing::error!("store commit failed: {e}");
+        (0..count)
+            .map(|_| Err(StoreError::Backend(format!("commit failed: {e}"))))
+            .collect()
+    };
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e),
+    };
+    let mut results = Vec::with_capacity(count);
+    for writes in units {
+        if let Err(e) = tx.execute_batch("SAVEPOINT unit") {
+            return fail_all(e);
+        }
+        let result = writes
+            .into_iter()
+            .map(|w| apply(&tx, clock, w))
+            .collect::<Result<Vec<_>, _>>();
+        let end = if result.is_ok() {
+            "RELEASE unit"
+        } else {
+            "ROLLBACK TO unit; RELEASE unit"
+        };
+        if let Err(e) = tx.execute_batch(end) {
+            return fail_all(e);
+        }
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => {
+            counters.commits.fetch_add(1, Ordering::Relaxed);
+            results
+        }
+        Err(e) => fail_all(e),
+    }
+}
+
+/// `meta.lastUpdated` for each write: the wall clock, but never going backwards
+/// and never giving two versions the same instant.
+#[derive(Default)]
+struct Clock {
+    last: i64,
+}
+
+impl Clock {
+    fn tick(&mut self) -> i64 {
+        self.last = now_micros().max(self.last + 1);
+        self.last
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The current version number of a resource and whether it is deleted.
+fn current(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<(u64, bool)>, StoreError> {
+    conn.prepare_cached("SELECT version, deleted FROM resource_current WHERE type = ?1 AND id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![resource_type, id], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(backend)
+}
+
+fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, StoreError> {
+    match write {
+        Write::Create {
+            id,
+            resource,
+            if_none_exist,
+        } => {
+            let resource_type = resource_type_of(&resource)?;
+            if !if_none_exist.is_empty() {
+                let matches = matching(conn, &resource_type, &if_none_exist)?;
+                match matches.as_slice() {
+                    [] => {}
+                    [one] => {
+                        let existing =
+                            super::read_current(conn, &resource_type, one)?.ok_or_else(|| {
+                                StoreError::Backend("a matched resource vanished".into())
+                            })?;
+                        return Ok(Outcome::Existing(existing));
+                    }
+                    many => return Err(StoreError::MultipleMatches(many.len())),
+                }
+            }
+            if current(conn, &resource_type, &id)?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{resource_type}/{id} exists already"
+                )));
+            }
+            let v = insert(
+                conn,
+                clock,
+                &resource_type,
+                &id,
+                1,
+                Method::Create,
+                Some(resource),
+            )?;
+            Ok(Outcome::Created(v))
+        }
+        Write::Update { resource, if_match } => {
+            let resource_type = resource_type_of(&resource)?;
+            let id = resource
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| StoreError::Invalid("an update needs the resource's id".into()))?
+                .to_string();
+            let now = current(conn, &resource_type, &id)?;
+            check_match(if_match, now)?;
+            let (version, created) = match now {
+                Some((v, deleted)) => (v + 1, deleted),
+                None => (1, true),
+            };
+            let v = insert(
+                conn,
+                clock,
+                &resource_type,
+                &id,
+                version,
+                Method::Update,
+                Some(resource),
+            )?;
+            Ok(if created {
+                Outcome::Created(v)
+            } else {
+                Outcome::Updated(v)
+            })
+        }
+        Write::Delete {
+            resource_type,
+            id,
+            if_match,
+        } => {
+            let now = current(conn, &resource_type, &id)?;
+            check_match(if_match, now)?;
+            match now {
+                Some((v, false)) => {
+                    let t = insert(
+                        conn,
+                        clock,
+                        &resource_type,
+                        &id,
+                        v + 1,
+                        Method::Delete,
+                        None,
+                    )?;
+                    Ok(Outcome::Deleted(Some(t)))
+                }
+                _ => Ok(Outcome::Deleted(None)),
+            }
+        }
+    }
+}
+
+fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
+    resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::Invalid("a resource needs its resourceType".into()))
+}
+
+fn check_match(if_match: Option<u64>, now: Option<(u64, bool)>) -> Result<(), StoreError> {
+    match (if_match, now) {
+        (None, _) => Ok(()),
+        (Some(expected), Some((v, false))) if v == expected => Ok(()),
+        (Some(expected), Some((v, false))) => Err(StoreError::VersionConflict {
+            expected,
+            current: Some(v),
+        }),
+        (Some(expected), _) => Err(StoreError::VersionConflict {
+            expected,
+            current: None,
+        }),
+    }
+}
+
+/// The ids of the live resources of a type that meet every criterion.
+fn matching(
+    conn: &Connection,
+    resource_type: &str,
+    criteria: &[Criterion],
+) -> Result<Vec<String>, StoreError> {
+    let mut result: Option<Vec<String>> = None;
+    for criterion in criteria {
+        let mut ids: Vec<String> = match criterion {
+            Criterion::Id(id) => match current(conn, resource_type, id)? {
+                Some((_, false)) => vec![id.clone()],
+                _ => Vec::new(),
+            },
+            Criterion::Identifier { system, value } => {
+                let mut sql = String::from(
+                    "SELECT DISTINCT i.id FROM resource_identifier i WHERE i.type = ?1 \
+                     AND (?2 IS NULL OR i.system = ?2) AND (?3 IS NULL OR i.value = ?3)",
+                );
+                sql.push_str(" ORDER BY i.id");
+                let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![resource_type, system, value], |r| r.get(0))
+                    .map_err(backend)?;
+                rows.collect::<Result<_, _>>().map_err(backend)?
+            }
+        };
+        if let Some(previous) = result {
+            ids.retain(|id| previous.contains(id));
+        }
+        result = Some(ids);
+    }
+    Ok(result.unwrap_or_default())
+}
+
+/// Writes a new version (with `id` and `meta` set in the resource) and moves the
+/// current pointer and the identifier rows to it.
+fn insert(
+    conn: &Connection,
+    clock: &mut Clock,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    method: Method,
+    resource: Option<Value>,
+) -> Result<Version, StoreError> {
+    let last_updated = clock.tick();
+    let body: Option<Arc<str>> = match &resource {
+        Some(r) => {
+            let stamped = stamp(r, id, version, last_updated);
+            Some(
+                serde_json::to_string(&stamped)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?
+                    .into(),
+            )
+        }
+        None => None,
+    };
+    conn.prepare_cached(
+        "INSERT INTO resource_version (type, id, version, last_updated, method, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            resource_type,
+            id,
+            version as i64,
+            last_updated,
+            method.http_verb(),
+            body.as_deref()
+        ])
+    })
+    .map_err(backend)?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO resource_current (type, id, version, seq, deleted) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted",
+    )
+    .and_then(|mut s| s.execute(params![resource_type, id, version as i64, seq, body.is_none()]))
+    .map_err(backend)?;
+    conn.prepare_cached("DELETE FROM resource_identifier WHERE type = ?1 AND id = ?2")
+        .and_then(|mut s| s.execute(params![resource_type, id]))
+        .map_err(backend)?;
+    if let Some(r) = &resource {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO resource_identifier (type, system, value, id) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(backend)?;
+        for (system, value) in identifiers(r) {
+            stmt.execute(params![resource_type, system, value, id])
+                .map_err(backend)?;
+        }
+    }
+    Ok(Version {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        version,
+        last_updated,
+        method,
+        body,
+    })
+}
+
+/// The resource with `resourceType`, `id` and `meta` (versionId, lastUpdated) first.
+fn stamp(resource: &Value, id: &str, version: u64, last_updated: i64) -> Value {
+    let empty = Map::new();
+    let fields = resource.as_object().unwrap_or(&empty);
+    let mut out = Map::with_capacity(fields.len() + 2);
+    if let Some(t) = fields.get("resourceType") {
+        out.insert("resourceType".into(), t.clone());
+    }
+    out.insert("id".into(), Value::String(id.to_string()));
+    let mut meta = Map::new();
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(format_instant(last_updated)),
+    );
+    if let Some(Value::Object(old)) = fields.get("meta") {
+        for (k, v) in old {
+            if k != "versionId" && k != "lastUpdated" {
+                meta.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.insert("meta".into(), Value::Object(meta));
+    for (k, v) in fields {
+        if !matches!(k.as_str(), "resourceType" | "id" | "meta") {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The (system, value) pairs of the resource's top-level `identifier` element.
+fn identifiers(resource: &Value) -> Vec<(String, String)> {
+    let one = |i: &Value| -> Option<(String, String)> {
+        let value = i.get("value")?.as_str()?.to_string();
+        let system = i
+            .get("system")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        Some((system, value))
+    };
+    match resource.get("identifier") {
+        Some(Value::Array(list)) => list.iter().filter_map(one).collect(),
+        Some(single @ Value::Object(_)) => one(single).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}

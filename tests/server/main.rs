@@ -1,0 +1,11 @@
+//! End-to-end tests of the `hemolink` server: each starts the real binary on an
+//! ephemeral port with a temporary data directory and talks HTTP to it.
+
+mod harness;
+
+mod cli;
+mod concurrency;
+mod crash;
+mod crud;
+mod errors;
+mod history;

@@ -1,0 +1,142 @@
+//! The SQLite store through its API: durability settings on every connection,
+//! units of work that commit whole or not at all, immutable versions, and
+//! forward migrations.
+
+use hemolink::store::sqlite::SqliteStore;
+use hemolink::store::{Backend, Criterion, Outcome, Store, StoreError, Write};
+use serde_json::json;
+use std::sync::Arc;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn every_connection_is_wal_with_synchronous_full() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let store = Store::new(backend.clone());
+        store
+            .write(Write::Update {
+                resource: json!({"resourceType": "Patient", "id": "a"}),
+                if_match: None,
+            })
+            .await
+            .unwrap();
+        // Open several readers at once so the pool holds more than one.
+        let reads = (0..4).map(|_| store.read("Patient", "a"));
+        for r in futures_util::future::join_all(reads).await {
+            assert!(r.unwrap().is_some());
+        }
+        let settings = backend.connection_settings().await.unwrap();
+        assert!(!settings.is_empty());
+        for (sync, mode) in settings {
+            assert_eq!(sync, 2, "synchronous=FULL");
+            assert_eq!(mode, "wal");
+        }
+        backend.close().await;
+    });
+}
+
+#[test]
+fn a_unit_of_work_commits_whole_or_not_at_all() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        let ok = store
+            .transact(vec![
+                Write::Update {
+                    resource: json!({"resourceType": "Patient", "id": "a"}),
+                    if_match: None,
+                },
+                Write::Update {
+                    resource: json!({"resourceType": "Patient", "id": "b"}),
+                    if_match: None,
+                },
+            ])
+            .await
+            .unwrap();
+        assert!(matches!(ok[0], Outcome::Created(_)));
+        let failed = store
+            .transact(vec![
+                Write::Update {
+                    resource: json!({"resourceType": "Patient", "id": "c"}),
+                    if_match: None,
+                },
+                Write::Update {
+                    resource: json!({"resourceType": "Patient", "id": "a"}),
+                    if_match: Some(7),
+                },
+            ])
+            .await;
+        assert!(matches!(
+            failed,
+            Err(StoreError::VersionConflict {
+                expected: 7,
+                current: Some(1)
+            })
+        ));
+        assert!(
+            store.read("Patient", "c").await.unwrap().is_none(),
+            "the first write was rolled back"
+        );
+        let dup = store
+            .transact(vec![Write::Create {
+                id: "a".into(),
+                resource: json!({"resourceType": "Patient"}),
+                if_none_exist: vec![],
+            }])
+            .await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))));
+        let found = store
+            .write(Write::Create {
+                id: "z".into(),
+                resource: json!({"resourceType": "Patient"}),
+                if_none_exist: vec![Criterion::Id("b".into())],
+            })
+            .await
+            .unwrap();
+        assert!(matches!(found, Outcome::Existing(v) if v.id == "b"));
+        store.close().await;
+        assert!(
+            store.read("Patient", "a").await.is_err(),
+            "a closed store refuses work"
+        );
+    });
+}
+
+#[test]
+fn versions_are_immutable_and_schema_is_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let store = Store::new(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        store
+            .write(Write::Update {
+                resource: json!({"resourceType": "Patient", "id": "a"}),
+                if_match: None,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let conn = rusqlite::Connection::open(dir.path().join("hemolink.db")).unwrap();
+    let err = conn
+        .execute("UPDATE resource_version SET body = '{}'", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+    assert!(conn.execute("DELETE FROM resource_version", []).is_err());
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 1);
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let refused = SqliteStore::open(dir.path())
+        .err()
+        .expect("a newer schema is refused");
+    assert!(refused.to_string().contains("newer"), "{refused}");
+}
