@@ -25,6 +25,21 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure create, read and update throughput, latency, fsyncs and memory of a server
+    /// started for the purpose (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
+    /// Write every official R4 example (and a generated instance of every type) to an
+    /// in-process server, read each back as JSON and XML, and compare.
+    Conformance {
+        /// The test-data folder holding fhir-r4/examples and fhir-r4/examples-xml-json.
+        #[arg(
+            long,
+            env = "HEMOLINK_TESTDATA",
+            default_value = "../shared/data",
+            value_name = "DIR"
+        )]
+        data: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +72,8 @@ fn init_logging(level: &str) {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Conformance { data } => return crate::conformance::run(&data),
+        Command::Bench(args) => return crate::bench::run(&args),
         Command::Serve(options) => {
             resolve(cli.config.as_ref(), options).and_then(|(config, base_given)| {
                 init_logging(&config.log_level);

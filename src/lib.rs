@@ -4,11 +4,15 @@
 //! validation and the REST API), [`store`] (persistence behind one API),
 //! [`server`] (listeners, TLS, shutdown), [`config`] (options from flags,
 //! environment and file), [`auth`] (the gate every interaction passes through)
-//! and [`cli`] (the command line).
+//! and [`cli`] (the command line), with the tools that drive a server over the
+//! wire: [`client`], [`conformance`] and [`bench`].
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod fhir;
 pub mod server;
 pub mod store;

@@ -8,6 +8,7 @@ pub mod instant;
 pub mod json;
 pub mod outcome;
 pub mod rest;
+pub mod sample;
 pub mod summary;
 pub mod validate;
 pub mod xml;

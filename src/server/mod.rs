@@ -12,16 +12,36 @@ use crate::store::sqlite::SqliteStore;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 /// How long a client may take to send a request's headers, or a TLS handshake.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs the server until a shutdown signal.
-pub async fn serve(mut config: Config, base_url_given: bool) -> Result<(), String> {
+/// A server that is accepting connections.
+pub struct Running {
+    /// The address the listener is bound to.
+    pub addr: SocketAddr,
+    /// The effective configuration (its base URL follows an OS-chosen port).
+    pub config: Config,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, closes the store.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Opens the store, binds the listener and starts serving in the background.
+pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, String> {
     if !config.listen.ip().is_loopback() && !config.insecure {
         return Err(format!(
             "refusing to serve {} without authorization: anyone who can reach it could read and change every \
@@ -33,36 +53,64 @@ pub async fn serve(mut config: Config, base_url_given: bool) -> Result<(), Strin
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
-    let started = std::time::Instant::now();
     let backend = SqliteStore::open(&config.data_dir).map_err(|e| format!("store: {e}"))?;
     let store = Store::new(Arc::new(backend));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    config.rebase(bound, !base_url_given);
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    println!(
-        "hemolink {} listening on {scheme}://{bound}",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!("FHIR R4 base {}", config.base_url);
-    println!("data in {}", config.data_dir.display());
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    config.rebase(addr, !base_url_given);
     if !config.listen.ip().is_loopback() {
-        tracing::warn!("serving {bound} with no authorization (--insecure)");
+        tracing::warn!("serving {addr} with no authorization (--insecure)");
     }
-    let shutdown_timeout = Duration::from_secs(config.shutdown_timeout);
     let state = Arc::new(AppState {
-        store: store.clone(),
-        config,
+        store,
+        config: config.clone(),
         gate: Gate::new(Policy::AllowAll),
         ready: AtomicBool::new(true),
     });
-    let app = rest::router(state.clone());
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(listener, tls, state, stopped));
+    Ok(Running {
+        addr,
+        config,
+        stop,
+        task,
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(config: Config, base_url_given: bool) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let running = start(config, base_url_given).await?;
+    let scheme = if running.config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "hemolink {} listening on {scheme}://{}",
+        env!("CARGO_PKG_VERSION"),
+        running.addr
+    );
+    println!("FHIR R4 base {}", running.config.base_url);
+    println!("data in {}", running.config.data_dir.display());
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
+    shutdown_signal().await;
+    println!("shutting down: no new connections, finishing requests in flight");
+    running.stop().await;
+    println!("store closed; hemolink stopped");
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<AppState>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let app = rest::router(state.clone());
     let graceful = GracefulShutdown::new();
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -73,7 +121,7 @@ pub async fn serve(mut config: Config, base_url_given: bool) -> Result<(), Strin
                     continue;
                 }
             },
-            _ = &mut signal => break,
+            _ = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
@@ -108,18 +156,16 @@ pub async fn serve(mut config: Config, base_url_given: bool) -> Result<(), Strin
             }
         }
     }
-    println!("shutting down: no new connections, finishing requests in flight");
     state.ready.store(false, Ordering::Relaxed);
     drop(listener);
-    if tokio::time::timeout(shutdown_timeout, graceful.shutdown())
+    let timeout = Duration::from_secs(state.config.shutdown_timeout);
+    if tokio::time::timeout(timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still running after {shutdown_timeout:?}; closing anyway");
+        tracing::warn!("requests still running after {timeout:?}; closing anyway");
     }
-    store.close().await;
-    println!("store closed; hemolink stopped");
-    Ok(())
+    state.store.close().await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -3,9 +3,11 @@
 
 mod harness;
 
+mod capability;
 mod cli;
 mod concurrency;
 mod crash;
 mod crud;
 mod errors;
+mod formats;
 mod history;

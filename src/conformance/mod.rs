@@ -1,0 +1,402 @@
+//! The conformance runner, `hemolink conformance --data DIR`: starts a server
+//! in-process for each suite (its own store), PUTs every official R4 example of
+//! `DIR/fhir-r4/examples/` and `DIR/fhir-r4/examples-xml-json/` with its own id
+//! (POST when it has none), reads each back as JSON and as XML, and compares
+//! with the original. A third suite does the same with a generated instance of
+//! every resource type, so types without an official example are covered too.
+//! `Parameters` (no endpoint) is only parsed, validated and converted both ways.
+//! Official examples that break base R4 rules (`conformance/invalid-examples.toml`)
+//! must instead be refused with a 400 naming the element. It prints each
+//! failure's reason and closes with `N passed, N failed`.
+
+mod compare;
+
+use crate::client::Client;
+use crate::config::{Config, Options};
+use crate::fhir::{json, sample, validate, xml};
+use axum::http::Method;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Official examples the server must refuse, and the element it must name.
+const INVALID_EXAMPLES: &str = include_str!("../../conformance/invalid-examples.toml");
+
+#[derive(serde::Deserialize)]
+struct InvalidExamples {
+    refuse: Vec<Refusal>,
+}
+
+#[derive(serde::Deserialize)]
+struct Refusal {
+    file: String,
+    expression: String,
+    reason: String,
+}
+
+fn refusals() -> Vec<Refusal> {
+    toml::from_str::<InvalidExamples>(INVALID_EXAMPLES).map_or_else(
+        |e| {
+            eprintln!("conformance: invalid-examples.toml: {e}");
+            Vec::new()
+        },
+        |f| f.refuse,
+    )
+}
+
+/// How one case ended.
+enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+/// One resource to try: where it came from, its bytes and their syntax.
+struct Case {
+    name: String,
+    bytes: Vec<u8>,
+    xml: bool,
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+/// Runs every suite found under `data`; fails if any case fails.
+pub fn run(data: &Path) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("conformance: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut total = Tally::default();
+    for folder in ["fhir-r4/examples", "fhir-r4/examples-xml-json"] {
+        let dir = data.join(folder);
+        match files_of(&dir) {
+            Some(cases) => runtime.block_on(suite(folder, cases, &mut total)),
+            None => println!(
+                "conformance: {folder}: skipped, {} is absent",
+                dir.display()
+            ),
+        }
+    }
+    let generated = crate::fhir::model::model()
+        .resource_types()
+        .iter()
+        .filter_map(|t| {
+            let r = sample::resource(t, "generated-1")?;
+            Some(Case {
+                name: format!("{t} (generated)"),
+                bytes: r.to_string().into_bytes(),
+                xml: false,
+            })
+        })
+        .collect();
+    runtime.block_on(suite("generated instances", generated, &mut total));
+    println!(
+        "conformance: {} passed, {} failed, {} skipped",
+        total.passed, total.failed, total.skipped
+    );
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The JSON and XML files of a folder, sorted, or `None` if it does not exist.
+fn files_of(dir: &Path) -> Option<Vec<Case>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    Some(
+        paths
+            .into_iter()
+            .filter(|p| p.is_file())
+            .map(|p| Case {
+                name: p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                xml: p.extension().is_some_and(|e| e == "xml"),
+                bytes: std::fs::read(&p).unwrap_or_default(),
+            })
+            .collect(),
+    )
+}
+
+async fn suite(name: &str, cases: Vec<Case>, total: &mut Tally) {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!(
+        "hemolink-conformance-{}-{}",
+        std::process::id(),
+        total.passed + total.failed + total.skipped
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = Options {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.clone()),
+        max_body_size: Some("256MiB".into()),
+        ..Options::default()
+    };
+    let server = match Config::resolve(options) {
+        Ok(config) => crate::server::start(config, false).await,
+        Err(e) => Err(e),
+    };
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            println!("conformance: {name}: cannot start a server: {e}");
+            total.failed += 1;
+            return;
+        }
+    };
+    let mut tally = Tally::default();
+    let mut client = Client::connect(server.addr).await.ok();
+    for case in &cases {
+        let verdict = match client.as_mut() {
+            Some(c) => check(c, case).await,
+            None => Verdict::Fail("no connection to the server".into()),
+        };
+        match verdict {
+            Verdict::Pass => tally.passed += 1,
+            Verdict::Skip(why) => {
+                tally.skipped += 1;
+                println!("  skip {}: {why}", case.name);
+            }
+            Verdict::Fail(why) => {
+                tally.failed += 1;
+                println!("  FAIL {}: {why}", case.name);
+                client = Client::connect(server.addr).await.ok();
+            }
+        }
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "conformance: {name}: {} of {} passed, {} skipped ({:.1} s)",
+        tally.passed,
+        tally.passed + tally.failed,
+        tally.skipped,
+        started.elapsed().as_secs_f64()
+    );
+    total.passed += tally.passed;
+    total.failed += tally.failed;
+    total.skipped += tally.skipped;
+}
+
+async fn check(client: &mut Client, case: &Case) -> Verdict {
+    if case.name.ends_with(".json.out") {
+        return Verdict::Skip("a test-case output file, not a resource".into());
+    }
+    if !case.xml && !case.name.ends_with(".json") && !case.name.contains("(generated)") {
+        return Verdict::Skip("neither JSON nor XML".into());
+    }
+    let original = if case.xml {
+        match xml::from_xml(&case.bytes) {
+            Ok(v) => v,
+            Err(issues) => {
+                return Verdict::Fail(format!(
+                    "our XML reader refuses it: {}",
+                    issues[0].diagnostics
+                ));
+            }
+        }
+    } else {
+        match json::parse(&case.bytes, 128) {
+            Ok(v) => v,
+            Err(e) => return Verdict::Fail(format!("our JSON parser refuses it: {e}")),
+        }
+    };
+    let Some(t) = original
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Verdict::Skip("not a resource (no resourceType)".into());
+    };
+    if t == "Parameters" {
+        return parameters_only(&original);
+    }
+    if let Some(refusal) = refusals().into_iter().find(|r| r.file == case.name) {
+        return match expect_refusal(client, case, &t, &refusal).await {
+            Ok(()) => Verdict::Pass,
+            Err(why) => Verdict::Fail(why),
+        };
+    }
+    match round_trip(client, case, &original, &t).await {
+        Ok(()) => Verdict::Pass,
+        Err(why) => Verdict::Fail(why),
+    }
+}
+
+/// Parameters has no endpoint: parse, validate and convert both ways.
+fn parameters_only(original: &Value) -> Verdict {
+    let issues = validate::validate_resource(original);
+    if let Some(i) = issues.first() {
+        return Verdict::Fail(format!(
+            "invalid: {} at {}",
+            i.diagnostics,
+            i.expression.as_deref().unwrap_or("?")
+        ));
+    }
+    let back = xml::to_xml(original, false)
+        .map_err(|i| i.diagnostics)
+        .and_then(|x| xml::from_xml(x.as_bytes()).map_err(|i| i[0].diagnostics.clone()));
+    match back {
+        Ok(v) => match compare::differences(original, &v).first() {
+            None => Verdict::Pass,
+            Some(d) => Verdict::Fail(format!("XML round trip: {d}")),
+        },
+        Err(e) => Verdict::Fail(format!("XML round trip: {e}")),
+    }
+}
+
+fn diagnostics(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let issue = &v["issue"][0];
+    match (
+        issue["diagnostics"].as_str(),
+        issue["expression"][0].as_str(),
+    ) {
+        (Some(d), Some(e)) => format!("{d} at {e}"),
+        (Some(d), None) => d.to_string(),
+        _ => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+/// An invalid official example: the write must be a 400 naming the element.
+async fn expect_refusal(
+    client: &mut Client,
+    case: &Case,
+    t: &str,
+    refusal: &Refusal,
+) -> Result<(), String> {
+    let content_type = if case.xml {
+        "application/fhir+xml"
+    } else {
+        "application/fhir+json"
+    };
+    let r = client
+        .send(
+            Method::POST,
+            &format!("/{t}"),
+            &[("content-type", content_type)],
+            case.bytes.clone(),
+        )
+        .await?;
+    let outcome: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let named = outcome["issue"].as_array().is_some_and(|issues| {
+        issues
+            .iter()
+            .any(|i| i["expression"][0] == refusal.expression.as_str())
+    });
+    if r.status.as_u16() == 400 && named {
+        Ok(())
+    } else {
+        Err(format!(
+            "should be refused ({}) naming {}, got {}: {}",
+            refusal.reason,
+            refusal.expression,
+            r.status,
+            diagnostics(&r.body)
+        ))
+    }
+}
+
+/// Writes the resource, reads it back in both syntaxes and compares.
+async fn round_trip(
+    client: &mut Client,
+    case: &Case,
+    original: &Value,
+    t: &str,
+) -> Result<(), String> {
+    let content_type = if case.xml {
+        "application/fhir+xml"
+    } else {
+        "application/fhir+json"
+    };
+    let headers = [
+        ("content-type", content_type),
+        ("accept", "application/fhir+json"),
+    ];
+    let written = match original.get("id").and_then(Value::as_str) {
+        Some(id) => {
+            client
+                .send(
+                    Method::PUT,
+                    &format!("/{t}/{id}"),
+                    &headers,
+                    case.bytes.clone(),
+                )
+                .await?
+        }
+        None => {
+            client
+                .send(Method::POST, &format!("/{t}"), &headers, case.bytes.clone())
+                .await?
+        }
+    };
+    if !written.status.is_success() {
+        return Err(format!(
+            "write answered {}: {}",
+            written.status,
+            diagnostics(&written.body)
+        ));
+    }
+    let stored: Value =
+        serde_json::from_slice(&written.body).map_err(|e| format!("write answer: {e}"))?;
+    let id = stored["id"]
+        .as_str()
+        .ok_or("the stored resource has no id")?
+        .to_string();
+    let mut expected = original.clone();
+    expected["id"] = Value::String(id.clone());
+    let path = format!("/{t}/{id}");
+    let as_json = client
+        .send(
+            Method::GET,
+            &path,
+            &[("accept", "application/fhir+json")],
+            "",
+        )
+        .await?;
+    if !as_json.status.is_success() {
+        return Err(format!("JSON read answered {}", as_json.status));
+    }
+    let got = json::parse(&as_json.body, 128).map_err(|e| format!("JSON read: {e}"))?;
+    if let Some(d) = compare::differences(&expected, &got).first() {
+        return Err(format!("JSON read back differs: {d}"));
+    }
+    let as_xml = client
+        .send(
+            Method::GET,
+            &path,
+            &[("accept", "application/fhir+xml")],
+            "",
+        )
+        .await?;
+    if !as_xml.status.is_success() {
+        return Err(format!(
+            "XML read answered {}: {}",
+            as_xml.status,
+            as_xml.text().chars().take(200).collect::<String>()
+        ));
+    }
+    let got = xml::from_xml(&as_xml.body).map_err(|i| format!("XML read: {}", i[0].diagnostics))?;
+    if let Some(d) = compare::differences(&expected, &got).first() {
+        return Err(format!("XML read back differs: {d}"));
+    }
+    Ok(())
+}
