@@ -81,7 +81,7 @@ fn patient(n: u64, id: Option<&str>) -> String {
         "identifier": [{"system": "urn:example:donor", "value": format!("D-{n:08}")}],
         "active": true,
         "name": [{"family": format!("Donor{n}"), "given": ["Ada"]}],
-        "gender": if n % 2 == 0 { "female" } else { "male" },
+        "gender": if n.is_multiple_of(2) { "female" } else { "male" },
         "birthDate": format!("19{:02}-0{}-1{}", 50 + n % 50, 1 + n % 9, n % 10),
     });
     if let Some(id) = id {

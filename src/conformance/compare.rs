@@ -21,13 +21,13 @@ pub fn differences(expected: &Value, actual: &Value) -> Vec<String> {
 
 fn strip_server_meta(resource: &Value) -> Value {
     let mut r = resource.clone();
-    if let Some(fields) = r.as_object_mut() {
-        if let Some(Value::Object(meta)) = fields.get_mut("meta") {
-            meta.shift_remove("versionId");
-            meta.shift_remove("lastUpdated");
-            if meta.is_empty() {
-                fields.shift_remove("meta");
-            }
+    if let Some(fields) = r.as_object_mut()
+        && let Some(Value::Object(meta)) = fields.get_mut("meta")
+    {
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
+        if meta.is_empty() {
+            fields.shift_remove("meta");
         }
     }
     r
@@ -128,7 +128,7 @@ pub fn canonical_xhtml(text: &str) -> String {
                 let unescaped = quick_xml::escape::unescape(&text)
                     .map(|s| s.into_owned())
                     .unwrap_or(text);
-                out.push_str(&collapse(&unescaped));
+                out.push_str(&unescaped);
             }
             Ok(Event::GeneralRef(r)) => {
                 let name = String::from_utf8_lossy(r.as_ref()).into_owned();
@@ -136,7 +136,7 @@ pub fn canonical_xhtml(text: &str) -> String {
                     quick_xml::escape::unescape(&format!("&{name};")).map(|s| s.into_owned());
                 out.push_str(&decoded.unwrap_or(name));
             }
-            Ok(Event::CData(c)) => out.push_str(&collapse(&String::from_utf8_lossy(&c))),
+            Ok(Event::CData(c)) => out.push_str(&String::from_utf8_lossy(&c)),
             Ok(Event::Eof) => break,
             Ok(_) => {}
             Err(_) => return collapse(text),

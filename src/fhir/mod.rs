@@ -10,5 +10,7 @@ pub mod outcome;
 pub mod rest;
 pub mod sample;
 pub mod summary;
+#[cfg(test)]
+mod testdata;
 pub mod validate;
 pub mod xml;

@@ -25,10 +25,10 @@ pub fn resource(resource_type: &str, id: &str) -> Option<Value> {
 fn fill(out: &mut Map<String, Value>, elements: &[Element], depth: usize) {
     for e in elements {
         let wanted = e.min > 0 || depth < RICH_DEPTH;
-        if !wanted || skipped(e) || out.contains_key(&e.name) {
+        if !wanted || skipped(e, depth) || out.contains_key(&e.name) {
             continue;
         }
-        let Some(type_code) = e.types.first() else {
+        let Some(type_code) = type_of(e) else {
             continue;
         };
         if let Some(v) = value(e, type_code, depth) {
@@ -36,30 +36,50 @@ fn fill(out: &mut Map<String, Value>, elements: &[Element], depth: usize) {
             out.insert(e.json_name(type_code), v);
         }
     }
-    if out.is_empty() || out.keys().all(|k| k == "id") {
-        // An element must hold something: give it its first primitive child.
-        if let Some(e) = elements
-            .iter()
-            .find(|e| !skipped(e) && is_primitive(e.types.first()))
+    if out.is_empty() {
+        // An element must hold something: its first primitive child, else its
+        // first complex one (a Ratio holds only Quantities).
+        let candidates = || {
+            elements
+                .iter()
+                .filter(|e| !skipped(e, depth))
+                .filter_map(|e| Some((e, type_of(e)?)))
+        };
+        let first = candidates()
+            .find(|(_, t)| is_primitive(t))
+            .or_else(|| candidates().find(|(_, t)| *t != "Extension"));
+        if let Some((e, t)) = first
+            && let Some(v) = value(e, t, depth)
         {
-            let t = &e.types[0];
-            if let Some(v) = primitive(t) {
-                out.insert(e.json_name(t), if e.is_array() { json!([v]) } else { v });
-            }
+            out.insert(e.json_name(t), if e.is_array() { json!([v]) } else { v });
         }
     }
 }
 
-fn skipped(e: &Element) -> bool {
-    matches!(
-        e.name.as_str(),
-        "id" | "meta" | "implicitRules" | "contained" | "modifierExtension" | "language"
-    ) || e.types.iter().any(|t| t == "Resource")
+fn skipped(e: &Element, depth: usize) -> bool {
+    let at_root = depth == 0 && matches!(e.name.as_str(), "implicitRules" | "language");
+    at_root
+        || matches!(
+            e.name.as_str(),
+            "id" | "meta" | "contained" | "modifierExtension"
+        )
+        || e.types.iter().any(|t| t == "Resource")
         || e.max == 0
 }
 
-fn is_primitive(t: Option<&String>) -> bool {
-    t.and_then(|t| model().type_def(t))
+/// The type code of an element; a content reference (`Questionnaire.item.item`)
+/// has none of its own and is a backbone element.
+fn type_of(e: &Element) -> Option<&str> {
+    match (e.types.first(), &e.content_ref) {
+        (Some(t), _) => Some(t),
+        (None, Some(_)) => Some("BackboneElement"),
+        (None, None) => None,
+    }
+}
+
+fn is_primitive(type_code: &str) -> bool {
+    model()
+        .type_def(type_code)
         .is_some_and(|t| t.kind == Kind::Primitive)
 }
 

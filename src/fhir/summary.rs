@@ -45,7 +45,7 @@ pub fn apply(resource: &Value, subset: Subset<'_>) -> Value {
                 Subset::Text => mandatory || key == "text",
                 Subset::Data => key != "text",
                 Subset::Elements(names) => {
-                    mandatory || element.is_some_and(|e| names.iter().any(|n| *n == e.name))
+                    mandatory || element.is_some_and(|e| names.contains(&e.name))
                 }
             };
         if !keep {

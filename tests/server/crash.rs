@@ -86,7 +86,7 @@ fn every_acknowledged_write_was_synced() {
     let synced = s.metric("hemolink_store_syncs_total") - syncs;
     let committed = s.metric("hemolink_store_commits_total") - commits;
     assert!(
-        committed >= 1 && committed <= 20,
+        (1..=20).contains(&committed),
         "{committed} commits for 20 sequential writes"
     );
     assert!(

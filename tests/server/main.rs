@@ -5,6 +5,7 @@ mod harness;
 
 mod capability;
 mod cli;
+mod clients;
 mod concurrency;
 mod crash;
 mod crud;

@@ -2,17 +2,13 @@
 //! optional: the tests skip when they are absent), and validating them must be
 //! cheap (`examples_timing`, run with `--release -- --ignored --nocapture`).
 
-use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
 
 use super::validate_resource;
 
-const FOLDERS: [&str; 2] = [
-    "/work/shared/data/fhir-r4/examples",
-    "/work/shared/data/fhir-r4/examples-xml-json",
-];
+const FOLDERS: [&str; 2] = ["examples", "examples-xml-json"];
 
 /// Examples that break a base R4 rule themselves: (file name, reason).
 const EXEMPT: &[(&str, &str)] = &[
@@ -30,8 +26,9 @@ const EXEMPT: &[(&str, &str)] = &[
 fn examples() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for folder in FOLDERS {
-        let Ok(dir) = std::fs::read_dir(Path::new(folder)) else {
-            eprintln!("{folder} is absent: skipped");
+        let folder = crate::fhir::testdata::fhir_r4().join(folder);
+        let Ok(dir) = std::fs::read_dir(&folder) else {
+            eprintln!("{} is absent: skipped", folder.display());
             continue;
         };
         let mut paths: Vec<_> = dir
