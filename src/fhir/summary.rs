@@ -93,9 +93,29 @@ fn summary_of_backbone(value: &Value, children: &[Element]) -> Value {
     }
 }
 
+const SUBSETTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
+
+/// Whether a resource carries the `SUBSETTED` tag.
+pub fn is_subsetted(resource: &Value) -> bool {
+    has_subsetted(&resource["meta"]["tag"])
+}
+
+fn has_subsetted(tags: &Value) -> bool {
+    tags.as_array().is_some_and(|tags| {
+        tags.iter()
+            .any(|t| t["system"] == SUBSETTED_SYSTEM && t["code"] == "SUBSETTED")
+    })
+}
+
 fn tag_subsetted(resource: &mut Map<String, Value>) {
+    if resource
+        .get("meta")
+        .is_some_and(|m| has_subsetted(&m["tag"]))
+    {
+        return;
+    }
     let tag = json!({
-        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "system": SUBSETTED_SYSTEM,
         "code": "SUBSETTED",
         "display": "Resource encoded in summary mode"
     });

@@ -265,3 +265,49 @@ fn binary_raw_content() {
     );
     assert_eq!(browser.header("content-type"), Some("image/png"));
 }
+
+#[test]
+fn a_delete_etag_brings_the_resource_back_with_contention() {
+    let s = start(&[]);
+    let id = s.create(&json!({"resourceType": "Patient"}));
+    let path = format!("/Patient/{id}");
+    let deleted = s.delete(&path);
+    let tag = deleted.header("etag").unwrap().to_string();
+    assert_eq!(tag, "W/\"2\"");
+    let gone = s.get(&path);
+    assert_eq!(gone.status, 410);
+    assert_eq!(
+        gone.header("etag"),
+        Some("W/\"2\""),
+        "410 carries the tombstone's ETag"
+    );
+    let body = json!({"resourceType": "Patient", "id": id}).to_string();
+    let put = |tag: &str| {
+        s.request(
+            "PUT",
+            &path,
+            &[("Content-Type", "application/fhir+json"), ("If-Match", tag)],
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(put("W/\"1\"").status, 412, "a stale tag");
+    let back = put(&tag);
+    assert_eq!(back.status, 201, "{}", back.text());
+    assert_eq!(back.json()["meta"]["versionId"], "3");
+}
+
+#[test]
+fn raw_binary_put_takes_the_url_id_and_is_served_safely() {
+    let s = start(&[]);
+    let r = s.request(
+        "PUT",
+        "/Binary/doc-1",
+        &[("Content-Type", "text/html; charset=iso-8859-1")],
+        b"<script>alert(1)</script>",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let raw = s.get_with("/Binary/doc-1", &[("Accept", "text/html")]);
+    assert_eq!(raw.body, b"<script>alert(1)</script>");
+    assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(raw.header("content-security-policy"), Some("sandbox"));
+}

@@ -78,13 +78,7 @@ fn duplicate_key_and_bad_value_point_at_the_element() {
     );
     assert_eq!(r.status, 400);
     let issue = &r.json()["issue"][0];
-    assert!(
-        issue["expression"][0]
-            .as_str()
-            .unwrap()
-            .contains("name[0].family"),
-        "{issue}"
-    );
+    assert_eq!(issue["expression"][0], "Patient.name[0].family", "{issue}");
     let r = post(
         &s,
         "/Patient",
@@ -116,6 +110,11 @@ fn statuses_of_the_protocol() {
     );
     assert_eq!(s.get("/Patient/x?_format=html").status, 406);
     assert_eq!(s.get("/Patient/x?_summary=sometimes").status, 400);
+    assert_eq!(
+        s.get("/Patient/x?_summary=count").status,
+        400,
+        "count is for searches"
+    );
     let r = s.get_with("/Donut/1", &[("Accept", "application/fhir+xml")]);
     assert!(
         r.header("content-type")
@@ -125,4 +124,30 @@ fn statuses_of_the_protocol() {
     );
     assert!(r.text().contains("<OperationOutcome"));
     assert_eq!(s.get("/nowhere/at/all/really").status, 404);
+    let cond = s.request(
+        "PUT",
+        "/Patient?identifier=x",
+        &[("Content-Type", "application/fhir+json")],
+        b"{}",
+    );
+    assert_eq!(
+        cond.status, 400,
+        "conditional update is not supported: 400 as http.html says"
+    );
+    assert_eq!(
+        s.request("DELETE", "/Patient?identifier=x", &[], b"")
+            .status,
+        400
+    );
+    let batch = s.request(
+        "POST",
+        "/",
+        &[("Content-Type", "application/fhir+json")],
+        br#"{"resourceType":"Bundle","type":"batch"}"#,
+    );
+    assert_eq!(batch.status, 400, "batch is not supported yet: 400");
+    let meta = s.get("/metadata");
+    assert!(meta.header("etag").is_some_and(|t| t.starts_with("W/")));
+    assert_eq!(s.get("/metadata?mode=terminology").status, 400);
+    assert_eq!(s.get("/metadata?mode=normative").status, 200);
 }

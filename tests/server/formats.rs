@@ -146,3 +146,42 @@ fn summary_and_elements_on_reads() {
         "{xml}"
     );
 }
+
+#[test]
+fn a_subsetted_copy_cannot_overwrite_the_resource() {
+    let s = start(&[]);
+    s.put_json("/Patient/s2", &serde_json::json!({"resourceType": "Patient", "id": "s2", "gender": "female", "photo": [{"data": "aGk="}]}));
+    let summary = s.get("/Patient/s2?_summary=true").json();
+    let r = s.put_json("/Patient/s2", &summary);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["issue"][0]["expression"][0], "Patient.meta.tag");
+    assert!(
+        s.get("/Patient/s2").json().get("photo").is_some(),
+        "nothing was lost"
+    );
+    let twice = s.get("/Patient/s2?_summary=true&_elements=gender").json();
+    assert_eq!(twice["meta"]["tag"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn generic_mime_types_are_echoed_and_plus_signs_survive() {
+    let s = start(&[]);
+    let id = s.create(&serde_json::json!({"resourceType": "Patient"}));
+    let p = format!("/Patient/{id}");
+    let r = s.get_with(&p, &[("Accept", "application/json")]);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/json"),
+        "{:?}",
+        r.headers
+    );
+    let r = s.get_with(&p, &[("Accept", "text/json")]);
+    assert!(r.header("content-type").unwrap().starts_with("text/json"));
+    assert_eq!(r.header("vary"), Some("Accept"));
+    let r = s.get(&format!("{p}?_format=application/fhir+xml"));
+    assert_eq!(r.status, 200, "an unencoded + in _format");
+    assert!(r.text().starts_with("<?xml"));
+    let h = s.get(&format!("{p}/_history?_since=2000-01-01T00:00:00+01:00"));
+    assert_eq!(h.status, 200, "an unencoded + in a time zone: {}", h.text());
+}

@@ -126,3 +126,10 @@ fn since_and_at() {
     assert_eq!(s.get("/_history?_count=many").status, 400);
     assert_eq!(s.get("/_history?foo=1").status, 400);
 }
+
+#[test]
+fn repeated_history_parameters_are_refused() {
+    let s = start(&[]);
+    assert_eq!(s.get("/_history?_count=1&_count=2").status, 400);
+    assert_eq!(s.get("/_history?_since=2020&_since=2021").status, 400);
+}

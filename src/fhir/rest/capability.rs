@@ -44,7 +44,7 @@ pub fn capability_statement(base_url: &str) -> Value {
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": TYPE_INTERACTIONS.iter().map(|c| json!({"code": c})).collect::<Vec<_>>(),
-                "versioning": "versioned-update",
+                "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalCreate": true,
@@ -83,16 +83,22 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
     fhir.only(&["mode"])?;
     if let Some((_, mode)) = fhir.params.iter().find(|(k, _)| k == "mode")
         && mode != "full"
-        && mode != "normal"
+        && mode != "normative"
     {
         return Err(FhirError::bad_request(
             "not-supported",
-            format!("mode={mode}: only full and normal"),
+            format!(
+                "mode={mode}: this server has no TerminologyCapabilities; mode may be full or normative"
+            ),
         ));
     }
-    response::value_response(
-        StatusCode::OK,
-        &capability_statement(&state.config.base_url),
-        &fhir,
-    )
+    let statement = capability_statement(&state.config.base_url);
+    let mut r = response::value_response(StatusCode::OK, &statement, &fhir)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&statement.to_string(), &mut hasher);
+    let tag = format!("W/\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&tag) {
+        r.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    Ok(r)
 }

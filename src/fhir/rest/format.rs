@@ -67,17 +67,28 @@ impl Mime<'_> {
 
     /// The FHIR syntax this MIME type names, if any.
     fn syntax(&self) -> Option<Syntax> {
-        match self.essence.as_str() {
-            "application/fhir+json" | "application/json" | "application/json+fhir" | "json" => {
-                Some(Syntax::Json)
+        self.fhir_mime().map(|(s, _)| s)
+    }
+
+    /// The FHIR syntax this MIME type names, with the MIME type to answer in:
+    /// the generic types are echoed (http.html#mime-type), the FHIR ones and the
+    /// shorthands answered as `application/fhir+…`. A `+` that a query string
+    /// decoded to a space (`application/fhir json`) is understood too.
+    fn fhir_mime(&self) -> Option<(Syntax, &'static str)> {
+        Some(match self.essence.as_str() {
+            "application/fhir+json"
+            | "application/fhir json"
+            | "application/json+fhir"
+            | "json" => (Syntax::Json, JSON_MIME),
+            "application/json" => (Syntax::Json, "application/json; charset=utf-8"),
+            "text/json" => (Syntax::Json, "text/json; charset=utf-8"),
+            "application/fhir+xml" | "application/fhir xml" | "application/xml+fhir" | "xml" => {
+                (Syntax::Xml, XML_MIME)
             }
-            "application/fhir+xml"
-            | "application/xml"
-            | "text/xml"
-            | "application/xml+fhir"
-            | "xml" => Some(Syntax::Xml),
-            _ => None,
-        }
+            "application/xml" => (Syntax::Xml, "application/xml; charset=utf-8"),
+            "text/xml" => (Syntax::Xml, "text/xml; charset=utf-8"),
+            _ => return None,
+        })
     }
 
     /// Whether a `fhirVersion` parameter, if present, names R4.
@@ -114,8 +125,8 @@ pub fn negotiate(
 ) -> Result<Wanted, FhirError> {
     if let Some(f) = format_param {
         let mime = parse_mime(f);
-        return match mime.syntax() {
-            Some(s) if mime.r4() => Ok(fhir(s)),
+        return match mime.fhir_mime() {
+            Some((s, m)) if mime.r4() => Ok(Wanted::Fhir(s, m)),
             _ => Err(not_acceptable(&format!("_format={f}"))),
         };
     }
@@ -135,9 +146,9 @@ pub fn negotiate(
     ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut fhir_version_refused = false;
     for (_, _, m) in &ranges {
-        if let Some(s) = m.syntax() {
+        if let Some((s, mime)) = m.fhir_mime() {
             if m.r4() {
-                return Ok(fhir(s));
+                return Ok(Wanted::Fhir(s, mime));
             }
             fhir_version_refused = true;
             continue;
@@ -174,7 +185,8 @@ pub fn body_type(content_type: Option<&str>, raw_allowed: bool) -> Result<BodyTy
         return Err(unsupported("the request has no Content-Type"));
     };
     let mime = parse_mime(text);
-    if let Some(charset) = mime.param("charset")
+    if mime.syntax().is_some()
+        && let Some(charset) = mime.param("charset")
         && !charset.eq_ignore_ascii_case("utf-8")
     {
         return Err(unsupported(&format!("Content-Type charset {charset}")));

@@ -85,6 +85,12 @@ fn param<'a>(fhir: &'a Fhir, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The time range of a `_since`/`_at` value; a `+` of a time zone that the query
+/// string decoded to a space is read back as `+`.
+fn time_range(value: &str) -> Option<(i64, i64)> {
+    parse_range(&value.replace(' ', "+"))
+}
+
 fn bad(name: &str, value: &str, expected: &str) -> FhirError {
     FhirError::bad_request("invalid", format!("{name}={value}: expected {expected}"))
 }
@@ -95,7 +101,16 @@ async fn history(
     fhir: &Fhir,
     scope: HistoryScope,
 ) -> Result<Response, FhirError> {
-    fhir.only(&["_count", "_since", "_at", "_cursor"])?;
+    let names = ["_count", "_since", "_at", "_cursor"];
+    fhir.only(&names)?;
+    for name in names {
+        if fhir.params.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(FhirError::bad_request(
+                "invalid",
+                format!("{name} appears more than once"),
+            ));
+        }
+    }
     let config = &state.config;
     let count = match param(fhir, "_count") {
         Some(c) => c
@@ -106,14 +121,14 @@ async fn history(
     };
     let since = param(fhir, "_since")
         .map(|s| {
-            parse_range(s)
+            time_range(s)
                 .map(|r| r.0)
                 .ok_or_else(|| bad("_since", s, "an instant such as 2024-01-31T10:00:00Z"))
         })
         .transpose()?;
     let at = param(fhir, "_at")
         .map(|s| {
-            parse_range(s).ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-01-31"))
+            time_range(s).ok_or_else(|| bad("_at", s, "a date or dateTime such as 2024-01-31"))
         })
         .transpose()?;
     let cursor = param(fhir, "_cursor")

@@ -13,7 +13,7 @@ use crate::fhir::outcome::{Issue, operation_outcome};
 use crate::store::{Criterion, Outcome, StoreError, Version, Write};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::Value;
 use std::time::UNIX_EPOCH;
@@ -64,8 +64,9 @@ pub fn store_error(e: StoreError) -> FhirError {
     }
 }
 
-fn gone(v: &Version) -> FhirError {
-    FhirError::new(
+/// 410 for a deleted resource, with the ETag of its tombstone (http.html#read).
+fn gone(v: &Version) -> Response {
+    let mut r = FhirError::new(
         StatusCode::GONE,
         "deleted",
         format!(
@@ -73,6 +74,10 @@ fn gone(v: &Version) -> FhirError {
             v.resource_type, v.id, v.version
         ),
     )
+    .into_response();
+    r.headers_mut()
+        .insert(header::ETAG, response::etag(v.version));
+    r
 }
 
 fn location(state: &Shared, v: &Version) -> HeaderValue {
@@ -97,6 +102,7 @@ pub async fn read(
         id: Some(&id),
     })?;
     fhir.only(&[])?;
+    fhir.no_count()?;
     let v = state
         .store
         .read(t, &id)
@@ -104,7 +110,7 @@ pub async fn read(
         .map_err(store_error)?
         .ok_or_else(|| FhirError::not_found(format!("{t}/{id} is not known")))?;
     if v.is_deleted() {
-        return Err(gone(&v));
+        return Ok(gone(&v));
     }
     if not_modified(&fhir, &v)? {
         let mut r = empty(StatusCode::NOT_MODIFIED);
@@ -157,9 +163,19 @@ fn raw_binary(v: &Version) -> Result<Response, FhirError> {
         .decode(data.split_whitespace().collect::<String>())
         .map_err(|e| FhirError::internal("stored Binary data", e))?;
     let mut r = Response::new(bytes.into());
+    let h = r.headers_mut();
     if let Ok(ct) = HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        h.insert(header::CONTENT_TYPE, ct);
     }
+    // Stored content must not run as a page of this origin.
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
     version_headers(&mut r, v);
     Ok(r)
 }
@@ -178,6 +194,7 @@ pub async fn vread(
         id: Some(&id),
     })?;
     fhir.only(&[])?;
+    fhir.no_count()?;
     let version: u64 = vid
         .parse()
         .map_err(|_| FhirError::not_found(format!("{t}/{id} has no version '{vid}'")))?;
@@ -188,7 +205,7 @@ pub async fn vread(
         .map_err(store_error)?
         .ok_or_else(|| FhirError::not_found(format!("{t}/{id} has no version {version}")))?;
     if v.is_deleted() {
-        return Err(gone(&v));
+        return Ok(gone(&v));
     }
     resource_response(StatusCode::OK, &v, &fhir)
 }

@@ -44,8 +44,14 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/", post(unsupported_batch))
         .route("/_history", get(history::system))
-        .route("/{type}", post(instance::create))
+        .route(
+            "/{type}",
+            post(instance::create)
+                .put(unsupported_conditional)
+                .delete(unsupported_conditional),
+        )
         .route("/{type}/_history", get(history::type_level))
         .route(
             "/{type}/{id}",
@@ -91,6 +97,23 @@ async fn metrics(State(state): State<Shared>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }
 
+/// http.html#cond-update, #cond-delete: servers without conditional update or
+/// delete SHOULD answer 400.
+async fn unsupported_conditional() -> FhirError {
+    FhirError::bad_request(
+        "not-supported",
+        "conditional update and conditional delete are not supported by this server",
+    )
+}
+
+/// http.html#transaction: servers without batch or transaction support SHOULD answer 400.
+async fn unsupported_batch() -> FhirError {
+    FhirError::bad_request(
+        "not-supported",
+        "batch and transaction are not supported by this server",
+    )
+}
+
 async fn not_found() -> FhirError {
     FhirError::not_found("no FHIR endpoint at this path")
 }
@@ -132,7 +155,13 @@ async fn render_errors(request: Request, next: Next) -> Response {
             FhirError::internal("a request handler panicked", what).into_response()
         }
     };
+    let vary = (
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("Accept"),
+    );
     let Some(error) = response.extensions().get::<FhirError>().cloned() else {
+        let mut response = response;
+        response.headers_mut().insert(vary.0, vary.1);
         return response;
     };
     let format_param = request::query_value(&query, "_format");
@@ -146,5 +175,6 @@ async fn render_errors(request: Request, next: Next) -> Response {
             out.headers_mut().insert(name.clone(), value.clone());
         }
     }
+    out.headers_mut().insert(vary.0, vary.1);
     out
 }

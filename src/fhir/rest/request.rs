@@ -101,6 +101,17 @@ impl Fhir {
         self.summary == Summary::False && self.elements.is_none()
     }
 
+    /// Refuses `_summary=count`, which only a search can honour.
+    pub fn no_count(&self) -> Result<(), FhirError> {
+        if self.summary == Summary::Count {
+            return Err(FhirError::bad_request(
+                "not-supported",
+                "_summary=count applies to searches only",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses parameters this interaction does not know.
     pub fn only(&self, allowed: &[&str]) -> Result<(), FhirError> {
         match self
@@ -219,6 +230,15 @@ impl FromRequest<Shared> for ResourceBody {
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
         let limit = state.config.max_body_size;
         let is_binary = request.uri().path().starts_with("/Binary");
+        let url_id = request.uri().path().split('/').nth(2).map(str::to_string);
+        let url_type = request
+            .uri()
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         let content_type = request
             .headers()
             .get("content-type")
@@ -239,17 +259,23 @@ impl FromRequest<Shared> for ResourceBody {
                 let issue = if e.path.is_empty() {
                     issue
                 } else {
-                    issue.at(e.path.clone())
+                    issue.at(format!("{url_type}.{}", e.path))
                 };
                 FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
             })?,
             BodyType::Fhir(Syntax::Xml) => xml::from_xml(&bytes)
                 .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?,
-            BodyType::Raw(mime) => json!({
-                "resourceType": "Binary",
-                "contentType": mime,
-                "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
-            }),
+            BodyType::Raw(mime) => {
+                let mut binary = json!({
+                    "resourceType": "Binary",
+                    "contentType": mime,
+                    "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                });
+                if let Some(id) = url_id {
+                    binary["id"] = json!(id);
+                }
+                binary
+            }
         };
         if !resource.is_object() {
             return Err(FhirError::bad_request(
@@ -260,6 +286,18 @@ impl FromRequest<Shared> for ResourceBody {
         let issues = validate::validate_resource(&resource);
         if !issues.is_empty() {
             return Err(FhirError::with_issues(StatusCode::BAD_REQUEST, issues));
+        }
+        if crate::fhir::summary::is_subsetted(&resource) {
+            return Err(FhirError::with_issues(
+                StatusCode::BAD_REQUEST,
+                vec![
+                    Issue::error(
+                        "processing",
+                        "the resource is tagged SUBSETTED (a _summary or _elements copy); storing it would lose the elements left out",
+                    )
+                    .at(format!("{url_type}.meta.tag")),
+                ],
+            ));
         }
         Ok(ResourceBody(resource))
     }
@@ -273,8 +311,22 @@ fn too_large(limit: usize) -> FhirError {
     )
 }
 
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, FhirError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await
+    else {
+        return Err(FhirError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    read.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(s) = source {
             if s.is::<http_body_util::LengthLimitError>() {

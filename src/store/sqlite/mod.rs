@@ -225,7 +225,16 @@ fn history_filter(query: &HistoryQuery) -> String {
     sql
 }
 
+/// A page of history; the total and the page come from one read transaction,
+/// so they agree even while writes go on.
 fn history(conn: &Connection, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+    let tx = conn.unchecked_transaction().map_err(backend)?;
+    let page = history_in(&tx, query);
+    tx.finish().map_err(backend)?;
+    page
+}
+
+fn history_in(conn: &Connection, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
     let (t, i) = match &query.scope {
         HistoryScope::System => (None, None),
         HistoryScope::Type(t) => (Some(t.as_str()), None),

@@ -37,7 +37,15 @@ type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
 /// Runs until every sender of `jobs` is dropped.
 pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>) {
-    let mut clock = Clock::default();
+    let mut clock = Clock {
+        last: conn
+            .query_row(
+                "SELECT coalesce(max(last_updated), 0) FROM resource_version",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0),
+    };
     while let Ok(first) = jobs.recv() {
         let mut units: Vec<(Vec<Write>, Reply)> = Vec::new();
         let mut next = Some(first);
@@ -125,8 +133,8 @@ fn commit_group(
 }
 
 /// `meta.lastUpdated` for each write: the wall clock, but never going backwards
-/// and never giving two versions the same instant.
-#[derive(Default)]
+/// (not even across restarts: it starts from the latest stored instant) and
+/// never giving two versions the same instant.
 struct Clock {
     last: i64,
 }
@@ -259,16 +267,14 @@ fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
 }
 
 fn check_match(if_match: Option<u64>, now: Option<(u64, bool)>) -> Result<(), StoreError> {
+    // The version of a tombstone counts too: the ETag of a delete lets a client
+    // bring the resource back with version contention (http.html#delete).
     match (if_match, now) {
         (None, _) => Ok(()),
-        (Some(expected), Some((v, false))) if v == expected => Ok(()),
-        (Some(expected), Some((v, false))) => Err(StoreError::VersionConflict {
+        (Some(expected), Some((v, _))) if v == expected => Ok(()),
+        (Some(expected), now) => Err(StoreError::VersionConflict {
             expected,
-            current: Some(v),
-        }),
-        (Some(expected), _) => Err(StoreError::VersionConflict {
-            expected,
-            current: None,
+            current: now.map(|(v, _)| v),
         }),
     }
 }
