@@ -14,6 +14,9 @@ pub struct Cli {
     /// TOML file of options (keys as the flags, with underscores: data_dir = "…").
     #[arg(long, global = true, env = "HEMOLINK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The server's options; they may stand before or after the command.
+    #[command(flatten)]
+    pub options: Options,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -21,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (FHIR over HTTP on 127.0.0.1:8080, data in ./hemolink-data by default).
-    Serve(Options),
+    Serve,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -45,7 +48,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration (flags, environment, file, defaults) as TOML, secrets masked.
-    Show(Options),
+    Show,
 }
 
 /// Flags and environment first, then the file, then defaults.
@@ -73,9 +76,9 @@ fn init_logging(level: &str) {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Conformance { data } => return crate::conformance::run(&data),
-        Command::Bench(args) => return crate::bench::run(&args),
-        Command::Serve(options) => {
-            resolve(cli.config.as_ref(), options).and_then(|(config, base_given)| {
+        Command::Bench(args) => return crate::bench::run(&args, cli.options.data_dir),
+        Command::Serve => {
+            resolve(cli.config.as_ref(), cli.options).and_then(|(config, base_given)| {
                 init_logging(&config.log_level);
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
@@ -84,8 +87,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 runtime.block_on(crate::server::serve(config, base_given))
             })
         }
-        Command::Config(ConfigCommand::Show(options)) => {
-            resolve(cli.config.as_ref(), options).map(|(config, _)| {
+        Command::Config(ConfigCommand::Show) => {
+            resolve(cli.config.as_ref(), cli.options).map(|(config, _)| {
                 print!("{}", config.show());
             })
         }

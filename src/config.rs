@@ -14,38 +14,48 @@ use std::path::PathBuf;
 pub struct Options {
     /// Address and port to serve FHIR on [default: 127.0.0.1:8080]. A non-loopback
     /// address needs --insecure until authorization exists.
-    #[arg(long, env = "HEMOLINK_LISTEN", value_name = "ADDR:PORT")]
+    #[arg(long, global = true, env = "HEMOLINK_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// Directory of the embedded store [default: ./hemolink-data].
-    #[arg(long, env = "HEMOLINK_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "HEMOLINK_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Public base URL used for every absolute URL (Location, fullUrl, paging links)
     /// [default: derived from --listen, never from the Host header].
-    #[arg(long, env = "HEMOLINK_BASE_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "HEMOLINK_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
-    #[arg(long, env = "HEMOLINK_TLS_CERT", value_name = "FILE")]
+    #[arg(long, global = true, env = "HEMOLINK_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "HEMOLINK_TLS_KEY", value_name = "FILE")]
+    #[arg(long, global = true, env = "HEMOLINK_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Allow a non-loopback listen address without authorization.
-    #[arg(long, env = "HEMOLINK_INSECURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, global = true, env = "HEMOLINK_INSECURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<bool>,
     /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
-    #[arg(long, env = "HEMOLINK_MAX_BODY_SIZE", value_name = "SIZE")]
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MAX_BODY_SIZE",
+        value_name = "SIZE"
+    )]
     pub max_body_size: Option<String>,
     /// Page size of history when the client gives no _count [default: 50].
-    #[arg(long, env = "HEMOLINK_DEFAULT_COUNT", value_name = "N")]
+    #[arg(long, global = true, env = "HEMOLINK_DEFAULT_COUNT", value_name = "N")]
     pub default_count: Option<usize>,
     /// Largest page size a client may ask for with _count [default: 1000].
-    #[arg(long, env = "HEMOLINK_MAX_COUNT", value_name = "N")]
+    #[arg(long, global = true, env = "HEMOLINK_MAX_COUNT", value_name = "N")]
     pub max_count: Option<usize>,
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 30].
-    #[arg(long, env = "HEMOLINK_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_SHUTDOWN_TIMEOUT",
+        value_name = "SECONDS"
+    )]
     pub shutdown_timeout: Option<u64>,
     /// Log level: error, warn, info, debug or trace [default: info].
-    #[arg(long, env = "HEMOLINK_LOG_LEVEL", value_name = "LEVEL")]
+    #[arg(long, global = true, env = "HEMOLINK_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
 }
 

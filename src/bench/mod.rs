@@ -30,9 +30,6 @@ pub struct BenchArgs {
     /// Seconds of the disk fsync probe (4 KiB appends, each followed by fdatasync).
     #[arg(long, default_value_t = 10)]
     pub fsync_seconds: u64,
-    /// Where the server keeps its data [default: a new folder in the system's temp directory].
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
 }
 
 /// The server under test.
@@ -131,9 +128,11 @@ fn start_server(data_dir: &Path) -> Result<(ServerProcess, Duration), String> {
     Ok((process, started.elapsed()))
 }
 
-/// Runs the benchmark and prints its report (Markdown).
-pub fn run(args: &BenchArgs) -> ExitCode {
-    match run_inner(args) {
+/// Runs the benchmark and prints its report (Markdown). The server keeps its
+/// data in `data_dir` (`--data-dir`), else in a new folder of the system's temp
+/// directory that is removed afterwards.
+pub fn run(args: &BenchArgs, data_dir: Option<PathBuf>) -> ExitCode {
+    match run_inner(args, data_dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -142,8 +141,9 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     }
 }
 
-fn run_inner(args: &BenchArgs) -> Result<(), String> {
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| {
+fn run_inner(args: &BenchArgs, given: Option<PathBuf>) -> Result<(), String> {
+    let keep = given.is_some();
+    let data_dir = given.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("hemolink-bench-{}", std::process::id()))
     });
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -218,7 +218,7 @@ fn run_inner(args: &BenchArgs) -> Result<(), String> {
         now as f64 / 1024.0
     ));
     drop(server);
-    if args.data_dir.is_none() {
+    if !keep {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
     Ok(())

@@ -21,7 +21,7 @@ fn hemolink(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
 
 #[test]
 fn help_documents_every_option() {
-    let (ok, out, _) = hemolink(&["serve", "--help"], &[]);
+    let (ok, out, _) = hemolink(&["--help"], &[]);
     assert!(ok);
     for flag in [
         "--listen",
