@@ -151,3 +151,13 @@ fn statuses_of_the_protocol() {
     assert_eq!(s.get("/metadata?mode=terminology").status, 400);
     assert_eq!(s.get("/metadata?mode=normative").status, 200);
 }
+
+#[test]
+fn a_100_mb_body_gets_413_under_the_default_limit() {
+    let s = start(&[]);
+    let body = vec![b' '; 100 << 20];
+    let r = post(&s, "/Patient", "application/fhir+json", &body);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.issue_code(), "too-long");
+    assert_eq!(s.get("/health").status, 200);
+}

@@ -189,7 +189,16 @@ pub fn send(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
+    // A server may answer (413) and close before the whole body is sent; the
+    // answer is still there to read.
+    if let Err(e) = stream.write_all(body) {
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Err(e);
+        }
+    }
     read_response(&mut stream, method == "HEAD")
 }
 

@@ -4,7 +4,7 @@
 //! versions are written.
 
 use super::Shared;
-use super::instance::{check_id, resource_type, store_error};
+use super::instance::{admit, store_error};
 use super::request::Fhir;
 use super::response;
 use crate::auth::{Access, Interaction};
@@ -15,6 +15,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
+
+/// The parameters history understands (besides `_format` and friends).
+const HISTORY_PARAMS: [&str; 4] = ["_count", "_since", "_at", "_cursor"];
 
 /// `GET [base]/_history`
 pub async fn system(
@@ -37,12 +40,14 @@ pub async fn type_level(
     uri: Uri,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    state.gate.check(Access {
-        interaction: Interaction::HistoryType,
-        resource_type: Some(t),
-        id: None,
-    })?;
+    let t = admit(
+        &state,
+        Interaction::HistoryType,
+        &t,
+        None,
+        &fhir,
+        &HISTORY_PARAMS,
+    )?;
     history(&state, &uri, &fhir, HistoryScope::Type(t.to_string())).await
 }
 
@@ -53,13 +58,14 @@ pub async fn instance(
     uri: Uri,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    check_id(&id)?;
-    state.gate.check(Access {
-        interaction: Interaction::HistoryInstance,
-        resource_type: Some(t),
-        id: Some(&id),
-    })?;
+    let t = admit(
+        &state,
+        Interaction::HistoryInstance,
+        &t,
+        Some(&id),
+        &fhir,
+        &HISTORY_PARAMS,
+    )?;
     if state
         .store
         .read(t, &id)
@@ -101,9 +107,8 @@ async fn history(
     fhir: &Fhir,
     scope: HistoryScope,
 ) -> Result<Response, FhirError> {
-    let names = ["_count", "_since", "_at", "_cursor"];
-    fhir.only(&names)?;
-    for name in names {
+    fhir.only(&HISTORY_PARAMS)?;
+    for name in HISTORY_PARAMS {
         if fhir.params.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(FhirError::bad_request(
                 "invalid",

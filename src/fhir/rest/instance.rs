@@ -36,6 +36,30 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
+/// The checks every interaction on a type or instance starts with: a type with
+/// an endpoint, a valid id, the gate's permission, and no query parameter the
+/// interaction does not understand. Returns the type.
+pub fn admit<'a>(
+    state: &Shared,
+    interaction: Interaction,
+    t: &'a str,
+    id: Option<&str>,
+    fhir: &Fhir,
+    params: &[&str],
+) -> Result<&'a str, FhirError> {
+    let t = resource_type(t)?;
+    if let Some(id) = id {
+        check_id(id)?;
+    }
+    state.gate.check(Access {
+        interaction,
+        resource_type: Some(t),
+        id,
+    })?;
+    fhir.only(params)?;
+    Ok(t)
+}
+
 pub fn check_id(id: &str) -> Result<(), FhirError> {
     if is_valid_id(id) {
         Ok(())
@@ -94,14 +118,7 @@ pub async fn read(
     Path((t, id)): Path<(String, String)>,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    check_id(&id)?;
-    state.gate.check(Access {
-        interaction: Interaction::Read,
-        resource_type: Some(t),
-        id: Some(&id),
-    })?;
-    fhir.only(&[])?;
+    let t = admit(&state, Interaction::Read, &t, Some(&id), &fhir, &[])?;
     fhir.no_count()?;
     let v = state
         .store
@@ -186,14 +203,7 @@ pub async fn vread(
     Path((t, id, vid)): Path<(String, String, String)>,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    check_id(&id)?;
-    state.gate.check(Access {
-        interaction: Interaction::Vread,
-        resource_type: Some(t),
-        id: Some(&id),
-    })?;
-    fhir.only(&[])?;
+    let t = admit(&state, Interaction::Vread, &t, Some(&id), &fhir, &[])?;
     fhir.no_count()?;
     let version: u64 = vid
         .parse()
@@ -309,13 +319,7 @@ pub async fn create(
     fhir: Fhir,
     ResourceBody(mut resource): ResourceBody,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    state.gate.check(Access {
-        interaction: Interaction::Create,
-        resource_type: Some(t),
-        id: None,
-    })?;
-    fhir.only(&[])?;
+    let t = admit(&state, Interaction::Create, &t, None, &fhir, &[])?;
     check_type(&resource, t)?;
     if let Some(fields) = resource.as_object_mut() {
         fields.shift_remove("id");
@@ -342,14 +346,7 @@ pub async fn update(
     fhir: Fhir,
     ResourceBody(resource): ResourceBody,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    check_id(&id)?;
-    state.gate.check(Access {
-        interaction: Interaction::Update,
-        resource_type: Some(t),
-        id: Some(&id),
-    })?;
-    fhir.only(&[])?;
+    let t = admit(&state, Interaction::Update, &t, Some(&id), &fhir, &[])?;
     check_type(&resource, t)?;
     let body_id = resource.get("id").and_then(Value::as_str);
     if body_id != Some(id.as_str()) {
@@ -382,14 +379,7 @@ pub async fn delete(
     Path((t, id)): Path<(String, String)>,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    check_id(&id)?;
-    state.gate.check(Access {
-        interaction: Interaction::Delete,
-        resource_type: Some(t),
-        id: Some(&id),
-    })?;
-    fhir.only(&[])?;
+    let t = admit(&state, Interaction::Delete, &t, Some(&id), &fhir, &[])?;
     let write = Write::Delete {
         resource_type: t.to_string(),
         id: id.clone(),

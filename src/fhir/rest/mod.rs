@@ -178,3 +178,37 @@ async fn render_errors(request: Request, next: Next) -> Response {
     out.headers_mut().insert(vary.0, vary.1);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_500_operation_outcome() {
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(middleware::from_fn(render_errors));
+        let request = Request::builder()
+            .uri("/boom")
+            .header("accept", "application/fhir+xml")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("<OperationOutcome"), "{text}");
+        assert!(text.contains("exception"), "{text}");
+        assert!(
+            !text.contains("a bug in a handler"),
+            "panic details stay in the log: {text}"
+        );
+    }
+}
