@@ -191,13 +191,13 @@ pub fn send(
     stream.write_all(head.as_bytes())?;
     // A server may answer (413) and close before the whole body is sent; the
     // answer is still there to read.
-    if let Err(e) = stream.write_all(body) {
-        if !matches!(
+    if let Err(e) = stream.write_all(body)
+        && !matches!(
             e.kind(),
             std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-        ) {
-            return Err(e);
-        }
+        )
+    {
+        return Err(e);
     }
     read_response(&mut stream, method == "HEAD")
 }
