@@ -35,14 +35,17 @@ struct Refusal {
     reason: String,
 }
 
-fn refusals() -> Vec<Refusal> {
-    toml::from_str::<InvalidExamples>(INVALID_EXAMPLES).map_or_else(
-        |e| {
-            eprintln!("conformance: invalid-examples.toml: {e}");
-            Vec::new()
-        },
-        |f| f.refuse,
-    )
+fn refusals() -> &'static [Refusal] {
+    static REFUSALS: std::sync::OnceLock<Vec<Refusal>> = std::sync::OnceLock::new();
+    REFUSALS.get_or_init(|| {
+        toml::from_str::<InvalidExamples>(INVALID_EXAMPLES).map_or_else(
+            |e| {
+                eprintln!("conformance: invalid-examples.toml: {e}");
+                Vec::new()
+            },
+            |f| f.refuse,
+        )
+    })
 }
 
 /// How one case ended.
@@ -229,8 +232,8 @@ async fn check(client: &mut Client, case: &Case) -> Verdict {
     if t == "Parameters" {
         return parameters_only(&original);
     }
-    if let Some(refusal) = refusals().into_iter().find(|r| r.file == case.name) {
-        return match expect_refusal(client, case, &t, &refusal).await {
+    if let Some(refusal) = refusals().iter().find(|r| r.file == case.name) {
+        return match expect_refusal(client, case, &t, refusal).await {
             Ok(()) => Verdict::Pass,
             Err(why) => Verdict::Fail(why),
         };

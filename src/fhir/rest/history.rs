@@ -30,6 +30,7 @@ pub async fn system(
         resource_type: None,
         id: None,
     })?;
+    fhir.only(&HISTORY_PARAMS)?;
     history(&state, &uri, &fhir, HistoryScope::System).await
 }
 
@@ -107,7 +108,6 @@ async fn history(
     fhir: &Fhir,
     scope: HistoryScope,
 ) -> Result<Response, FhirError> {
-    fhir.only(&HISTORY_PARAMS)?;
     for name in HISTORY_PARAMS {
         if fhir.params.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(FhirError::bad_request(
@@ -192,19 +192,8 @@ fn entry(base: &str, v: &Version, fhir: &Fhir) -> Result<Value, FhirError> {
         Method::Delete => (format!("{}/{}", v.resource_type, v.id), "200 OK"),
     };
     let mut e = json!({"fullUrl": format!("{base}/{}/{}", v.resource_type, v.id)});
-    if v.body.is_some() {
-        let as_json = Fhir {
-            wanted: super::format::Wanted::Fhir(
-                super::format::Syntax::Json,
-                super::format::JSON_MIME,
-            ),
-            pretty: false,
-            ..fhir.clone()
-        };
-        let text = response::resource_body(v, &as_json)?;
-        let resource: Value =
-            serde_json::from_str(&text).map_err(|e| FhirError::internal("history entry", e))?;
-        e["resource"] = resource;
+    if let Some(stored) = v.body.as_deref() {
+        e["resource"] = response::resource_value(stored, fhir)?;
     }
     e["request"] = json!({"method": v.method.http_verb(), "url": url});
     e["response"] = json!({

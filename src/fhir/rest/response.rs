@@ -90,16 +90,20 @@ pub fn resource_body(version: &Version, fhir: &Fhir) -> Result<String, FhirError
     if fhir.wanted.syntax() == Syntax::Json && !fhir.pretty && fhir.whole() {
         return Ok(stored.to_string());
     }
+    serialize(&resource_value(stored, fhir)?, &fhir.wanted, fhir.pretty)
+}
+
+/// A stored resource parsed and cut to the subset the request asks for.
+pub fn resource_value(stored: &str, fhir: &Fhir) -> Result<Value, FhirError> {
     let value: Value =
         serde_json::from_str(stored).map_err(|e| FhirError::internal("stored resource", e))?;
-    let value = match (&fhir.elements, fhir.summary) {
+    Ok(match (&fhir.elements, fhir.summary) {
         (Some(names), _) => summary::apply(&value, Subset::Elements(names)),
         (None, Summary::True) => summary::apply(&value, Subset::Summary),
         (None, Summary::Text) => summary::apply(&value, Subset::Text),
         (None, Summary::Data) => summary::apply(&value, Subset::Data),
         (None, Summary::False | Summary::Count) => value,
-    };
-    serialize(&value, &fhir.wanted, fhir.pretty)
+    })
 }
 
 /// A response carrying one version of a resource, with its version headers.

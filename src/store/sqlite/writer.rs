@@ -293,12 +293,13 @@ fn matching(
                 _ => Vec::new(),
             },
             Criterion::Identifier { system, value } => {
-                let mut sql = String::from(
-                    "SELECT DISTINCT i.id FROM resource_identifier i WHERE i.type = ?1 \
-                     AND (?2 IS NULL OR i.system = ?2) AND (?3 IS NULL OR i.value = ?3)",
-                );
-                sql.push_str(" ORDER BY i.id");
-                let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT DISTINCT i.id FROM resource_identifier i WHERE i.type = ?1 \
+                         AND (?2 IS NULL OR i.system = ?2) AND (?3 IS NULL OR i.value = ?3) \
+                         ORDER BY i.id",
+                    )
+                    .map_err(backend)?;
                 let rows = stmt
                     .query_map(params![resource_type, system, value], |r| r.get(0))
                     .map_err(backend)?;
