@@ -10,6 +10,11 @@
 //!   (XHTML), or `-`; `summary` is `s` for an element of the summary, else `-`.
 //! - `P name json regex` — the value of the primitive type above: `b`oolean,
 //!   `n`umber or `s`tring in JSON, and the regular expression the spec gives.
+//!
+//! It also writes `OUT_DIR/search-params.jsonl`: every SearchParameter of the R4
+//! definitions and of `profiles/search-parameters/`, one compact JSON object a
+//! line with only what search needs (url, code, type, base, expression, target,
+//! component), so the registry loads in a millisecond.
 
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -34,8 +39,61 @@ fn main() {
             write_type(sd, &mut out);
         }
     }
-    let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("model.txt");
-    std::fs::write(dest, out).expect("write model");
+    let out_dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(Path::new(&out_dir).join("model.txt"), out).expect("write model");
+    std::fs::write(
+        Path::new(&out_dir).join("search-params.jsonl"),
+        search_params(defs),
+    )
+    .expect("write search parameters");
+}
+
+/// The SearchParameters the registry loads: R4's, then the project's own.
+fn search_params(defs: &Path) -> String {
+    let mut resources = Vec::new();
+    let path = defs.join("search-parameters.json");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bundle: Value = serde_json::from_slice(&text).expect("search parameters are JSON");
+    for entry in bundle["entry"].as_array().expect("a Bundle") {
+        resources.push(entry["resource"].clone());
+    }
+    let own = Path::new("profiles/search-parameters");
+    println!("cargo:rerun-if-changed={}", own.display());
+    let mut files: Vec<_> = std::fs::read_dir(own)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
+        println!("cargo:rerun-if-changed={}", file.display());
+        let text = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let sp: Value = serde_json::from_slice(&text)
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", file.display()));
+        assert_eq!(sp["resourceType"], "SearchParameter", "{}", file.display());
+        resources.push(sp);
+    }
+    let mut out = String::new();
+    for sp in resources {
+        let mut line = serde_json::Map::new();
+        for key in [
+            "url",
+            "code",
+            "type",
+            "base",
+            "expression",
+            "target",
+            "component",
+        ] {
+            if let Some(v) = sp.get(key) {
+                line.insert(key.to_string(), v.clone());
+            }
+        }
+        writeln!(out, "{}", Value::Object(line)).unwrap();
+    }
+    out
 }
 
 fn write_type(sd: &Value, out: &mut String) {

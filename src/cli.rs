@@ -31,6 +31,17 @@ pub enum Command {
     /// Measure create, read and update throughput, latency, fsyncs and memory of a server
     /// started for the purpose (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Measure FHIR search latency on generated data of several sizes: p50, p99,
+    /// requests/s and matches per query, answers checked against the generator's plan.
+    BenchSearch(crate::bench::search::SearchArgs),
+    /// Write synthetic patients (about twenty resources each: Patient, Encounters,
+    /// Conditions, Observations, with shared Practitioners and Organizations) straight
+    /// into the store of --data-dir. Not while a server runs on that directory.
+    Generate(crate::generate::GenerateArgs),
+    /// Rebuild the search index of every current resource of --data-dir from the
+    /// search parameters of this build (a server does it by itself on start when
+    /// they changed). Not while a server runs on that directory.
+    Reindex,
     /// Write every official R4 example (and a generated instance of every type) to an
     /// in-process server, read each back as JSON and XML, and compare.
     Conformance {
@@ -72,11 +83,35 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// `hemolink reindex`: rebuilds the index and reports how long it took.
+fn reindex(config: &Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let backend = crate::store::sqlite::SqliteStore::open(&config.data_dir)
+            .map_err(|e| format!("store: {e}"))?;
+        let store = crate::store::Store::new(std::sync::Arc::new(backend), &config.base_url);
+        let started = std::time::Instant::now();
+        let done = store.reindex(false).await;
+        store.close().await;
+        let n = done.map_err(|e| format!("reindex: {e}"))?.unwrap_or(0);
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "reindexed {n} resources in {seconds:.1} s ({:.0} resources/s)",
+            n as f64 / seconds.max(1e-9)
+        );
+        Ok(())
+    })
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Conformance { data } => return crate::conformance::run(&data),
         Command::Bench(args) => return crate::bench::run(&args, cli.options.data_dir),
+        Command::BenchSearch(args) => return crate::bench::search::run(&args),
         Command::Serve => {
             resolve(cli.config.as_ref(), cli.options).and_then(|(config, base_given)| {
                 init_logging(&config.log_level);
@@ -87,6 +122,16 @@ pub fn run(cli: Cli) -> ExitCode {
                 runtime.block_on(crate::server::serve(config, base_given))
             })
         }
+        Command::Generate(args) => {
+            resolve(cli.config.as_ref(), cli.options).and_then(|(config, _)| {
+                init_logging(&config.log_level);
+                crate::generate::run(&args, &config.data_dir, &config.base_url).map(|_| ())
+            })
+        }
+        Command::Reindex => resolve(cli.config.as_ref(), cli.options).and_then(|(config, _)| {
+            init_logging(&config.log_level);
+            reindex(&config)
+        }),
         Command::Config(ConfigCommand::Show) => {
             resolve(cli.config.as_ref(), cli.options).map(|(config, _)| {
                 print!("{}", config.show());

@@ -40,12 +40,26 @@ pub struct Options {
         value_name = "SIZE"
     )]
     pub max_body_size: Option<String>,
-    /// Page size of history when the client gives no _count [default: 50].
+    /// Page size of history and search when the client gives no _count [default: 50].
     #[arg(long, global = true, env = "HEMOLINK_DEFAULT_COUNT", value_name = "N")]
     pub default_count: Option<usize>,
     /// Largest page size a client may ask for with _count [default: 1000].
     #[arg(long, global = true, env = "HEMOLINK_MAX_COUNT", value_name = "N")]
     pub max_count: Option<usize>,
+    /// How a search treats parameters it cannot honour when the client sends no
+    /// `Prefer: handling=`: lenient (ignore them and say so in the Bundle) or
+    /// strict (400) [default: lenient].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_SEARCH_HANDLING",
+        value_name = "MODE"
+    )]
+    pub search_handling: Option<String>,
+    /// Let a conditional delete remove every resource it matches (otherwise
+    /// several matches are refused with 412) [default: false].
+    #[arg(long, global = true, env = "HEMOLINK_MULTIPLE_DELETE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub multiple_delete: Option<bool>,
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 30].
     #[arg(
         long,
@@ -72,6 +86,8 @@ impl Options {
             max_body_size: self.max_body_size.or(other.max_body_size),
             default_count: self.default_count.or(other.default_count),
             max_count: self.max_count.or(other.max_count),
+            search_handling: self.search_handling.or(other.search_handling),
+            multiple_delete: self.multiple_delete.or(other.multiple_delete),
             shutdown_timeout: self.shutdown_timeout.or(other.shutdown_timeout),
             log_level: self.log_level.or(other.log_level),
         }
@@ -99,6 +115,10 @@ pub struct Config {
     pub max_body_size: usize,
     pub default_count: usize,
     pub max_count: usize,
+    /// True when searches are strict unless the client asks for lenient.
+    pub strict_search: bool,
+    /// True when a conditional delete may remove several resources.
+    pub multiple_delete: bool,
     pub shutdown_timeout: u64,
     pub log_level: String,
 }
@@ -138,6 +158,15 @@ impl Config {
                 "default_count must be between 1 and max_count ({max_count})"
             ));
         }
+        let strict_search = match o.search_handling.as_deref() {
+            None | Some("lenient") => false,
+            Some("strict") => true,
+            Some(other) => {
+                return Err(format!(
+                    "search_handling: '{other}' is not one of lenient, strict"
+                ));
+            }
+        };
         let log_level = o.log_level.unwrap_or_else(|| "info".into());
         if log_level.parse::<tracing::Level>().is_err() {
             return Err(format!(
@@ -154,6 +183,8 @@ impl Config {
             max_body_size,
             default_count,
             max_count,
+            strict_search,
+            multiple_delete: o.multiple_delete.unwrap_or(false),
             shutdown_timeout: o.shutdown_timeout.unwrap_or(30),
             log_level,
         })

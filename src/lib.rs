@@ -14,5 +14,8 @@ pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod fhir;
+pub mod fhirpath;
+pub mod generate;
+pub mod search;
 pub mod server;
 pub mod store;

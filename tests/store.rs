@@ -2,8 +2,11 @@
 //! units of work that commit whole or not at all, immutable versions, and
 //! forward migrations.
 
+use hemolink::search::parse::{Limits, parse};
+use hemolink::search::query::Search;
+use hemolink::search::registry::registry;
 use hemolink::store::sqlite::SqliteStore;
-use hemolink::store::{Backend, Criterion, Outcome, Store, StoreError, Write};
+use hemolink::store::{Backend, Outcome, Store, StoreError, Write};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ fn every_connection_is_wal_with_synchronous_full() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let store = Store::new(backend.clone());
+        let store = Store::new(backend.clone(), "http://localhost");
         store
             .write(Write::Update {
                 resource: json!({"resourceType": "Patient", "id": "a"}),
@@ -46,7 +49,10 @@ fn every_connection_is_wal_with_synchronous_full() {
 fn a_unit_of_work_commits_whole_or_not_at_all() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        let store = Store::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            "http://localhost",
+        );
         let ok = store
             .transact(vec![
                 Write::Update {
@@ -88,7 +94,7 @@ fn a_unit_of_work_commits_whole_or_not_at_all() {
             .transact(vec![Write::Create {
                 id: "a".into(),
                 resource: json!({"resourceType": "Patient"}),
-                if_none_exist: vec![],
+                if_none_exist: None,
             }])
             .await;
         assert!(matches!(dup, Err(StoreError::Conflict(_))));
@@ -96,7 +102,7 @@ fn a_unit_of_work_commits_whole_or_not_at_all() {
             .write(Write::Create {
                 id: "z".into(),
                 resource: json!({"resourceType": "Patient"}),
-                if_none_exist: vec![Criterion::Id("b".into())],
+                if_none_exist: Some(condition("Patient", "_id", "b")),
             })
             .await
             .unwrap();
@@ -113,7 +119,10 @@ fn a_unit_of_work_commits_whole_or_not_at_all() {
 fn versions_are_immutable_and_schema_is_versioned() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let store = Store::new(Arc::new(SqliteStore::open(dir.path()).unwrap()));
+        let store = Store::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            "http://localhost",
+        );
         store
             .write(Write::Update {
                 resource: json!({"resourceType": "Patient", "id": "a"}),
@@ -132,11 +141,30 @@ fn versions_are_immutable_and_schema_is_versioned() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let refused = SqliteStore::open(dir.path())
         .err()
         .expect("a newer schema is refused");
     assert!(refused.to_string().contains("newer"), "{refused}");
+}
+
+/// The search `type?name=value`, as a conditional interaction parses it.
+fn condition(t: &str, name: &str, value: &str) -> Search {
+    let limits = Limits {
+        default_count: 2,
+        max_count: 2,
+    };
+    let params = [(name.to_string(), value.to_string())];
+    parse(
+        registry(),
+        &[t.to_string()],
+        &params,
+        "http://localhost",
+        true,
+        limits,
+    )
+    .expect("a valid condition")
+    .search
 }

@@ -16,6 +16,8 @@ pub enum Interaction {
     HistoryInstance,
     HistoryType,
     HistorySystem,
+    SearchType,
+    SearchSystem,
     Capabilities,
 }
 

@@ -7,6 +7,7 @@
 //! (from the server's `/metrics`), start-to-ready time and RSS.
 
 mod load;
+pub mod search;
 
 use crate::client::Client;
 use axum::http::Method;

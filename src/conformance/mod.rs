@@ -10,6 +10,7 @@
 //! failure's reason and closes with `N passed, N failed`.
 
 mod compare;
+pub mod fhirpath;
 
 use crate::client::Client;
 use crate::config::{Config, Options};

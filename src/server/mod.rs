@@ -2,6 +2,7 @@
 //! serves the FHIR API over HTTP/1.1, and on SIGINT or SIGTERM stops accepting,
 //! lets in-flight requests finish and closes the store cleanly.
 
+mod protocol_errors;
 mod tls;
 
 use crate::auth::{Gate, Policy};
@@ -54,12 +55,19 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
         _ => None,
     };
     let backend = SqliteStore::open(&config.data_dir).map_err(|e| format!("store: {e}"))?;
-    let store = Store::new(Arc::new(backend));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     config.rebase(addr, !base_url_given);
+    let store = Store::new(Arc::new(backend), &config.base_url);
+    if let Some(n) = store
+        .reindex(true)
+        .await
+        .map_err(|e| format!("store: reindex: {e}"))?
+    {
+        tracing::info!("search index (re)built for {n} resources");
+    }
     if !config.listen.ip().is_loopback() {
         tracing::warn!("serving {addr} with no authorization (--insecure)");
     }
@@ -130,7 +138,11 @@ async fn accept_loop(
             .header_read_timeout(HEADER_TIMEOUT);
         match &tls {
             None => {
-                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let conn =
+                    graceful.watch(http.serve_connection(
+                        TokioIo::new(protocol_errors::Guard::new(stream)),
+                        service,
+                    ));
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!("connection from {peer}: {e}");
@@ -148,7 +160,10 @@ async fn accept_loop(
                         Ok(Err(e)) => return tracing::debug!("TLS handshake with {peer}: {e}"),
                         Err(_) => return tracing::debug!("TLS handshake with {peer} timed out"),
                     };
-                    let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let conn = watcher.watch(http.serve_connection(
+                        TokioIo::new(protocol_errors::Guard::new(stream)),
+                        service,
+                    ));
                     if let Err(e) = conn.await {
                         tracing::debug!("connection from {peer}: {e}");
                     }

@@ -10,6 +10,10 @@
 
 pub mod sqlite;
 
+use crate::search::entry::Entry;
+use crate::search::extract::extract;
+use crate::search::query::{Cursor, Search};
+use crate::search::registry::registry;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -65,28 +69,15 @@ impl Version {
     }
 }
 
-/// A criterion of a conditional create (`If-None-Exist`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Criterion {
-    /// `_id=…`
-    Id(String),
-    /// `identifier=[system]|[value]`: `system` `None` matches any system, and
-    /// `Some("")` only identifiers without one; `value` `None` matches any value.
-    Identifier {
-        system: Option<String>,
-        value: Option<String>,
-    },
-}
-
 /// One write of a unit of work.
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Create `resource` with the given (server-assigned) id, unless the
-    /// criteria (all of them) match an existing resource of the type.
+    /// search `if_none_exist` matches a resource (then nothing is written).
     Create {
         id: String,
         resource: Value,
-        if_none_exist: Vec<Criterion>,
+        if_none_exist: Option<Search>,
     },
     /// Update (or create with a client id) the resource named by its
     /// `resourceType` and `id`; `if_match` is the version the client expects.
@@ -100,6 +91,24 @@ pub enum Write {
         id: String,
         if_match: Option<u64>,
     },
+    /// Conditional update (http.html#cond-update): update the one resource the
+    /// search matches; create with `id` when none matches (the resource's own
+    /// id if it has one); several matches fail.
+    UpdateWhere {
+        resource: Value,
+        condition: Search,
+        id: String,
+    },
+    /// Conditional delete (http.html#cond-delete): delete what the search
+    /// matches; several matches fail unless `multiple`.
+    DeleteWhere { condition: Search, multiple: bool },
+}
+
+/// A write with the index entries of the resource it writes (none for a delete).
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    pub write: Write,
+    pub entries: Vec<Entry>,
 }
 
 /// What a write did.
@@ -113,6 +122,8 @@ pub enum Outcome {
     Existing(Version),
     /// The tombstone written, or `None` when there was nothing to delete.
     Deleted(Option<Version>),
+    /// The tombstones a conditional delete wrote (none when nothing matched).
+    DeletedAll(Vec<Version>),
 }
 
 /// Why a write or read failed.
@@ -191,6 +202,19 @@ pub struct HistoryPage {
     pub next: Option<i64>,
 }
 
+/// One page of search results, as of the search's snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// The matches of this page, in order.
+    pub matches: Vec<Version>,
+    /// What `_include`/`_revinclude` brought in for them.
+    pub included: Vec<Version>,
+    /// How many resources match in all, when counted.
+    pub total: Option<u64>,
+    pub next: Option<Cursor>,
+    pub previous: Option<Cursor>,
+}
+
 /// Counters a backend keeps for `/metrics` and the benchmark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -222,8 +246,19 @@ pub trait Backend: Send + Sync + 'static {
         &'a self,
         query: &'a HistoryQuery,
     ) -> BoxFuture<'a, Result<HistoryPage, StoreError>>;
+    /// A page of search results.
+    fn search<'a>(&'a self, search: &'a Search) -> BoxFuture<'a, Result<SearchPage, StoreError>>;
+    /// Rewrites the index entries of every current version from the registry
+    /// (`base` as for writes). With `only_if_stale`, does it only when the
+    /// registry differs from the one the index was built with. Returns how
+    /// many resources were indexed, `None` when nothing had to be done.
+    fn reindex<'a>(
+        &'a self,
+        base: &'a str,
+        only_if_stale: bool,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
     /// Applies a unit of work: all writes commit together, durably, or none does.
-    fn transact(&self, writes: Vec<Write>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
+    fn transact(&self, writes: Vec<Indexed>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
     /// Counters since start.
     fn stats(&self) -> Stats;
     /// Flushes and closes; later calls fail.
@@ -234,12 +269,39 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    base: Arc<str>,
 }
 
 impl Store {
-    /// A store over a backend.
-    pub fn new(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+    /// A store over a backend. `base` is the server's base URL: references to
+    /// it are indexed as references to local resources.
+    pub fn new(backend: Arc<dyn Backend>, base: &str) -> Store {
+        Store {
+            backend,
+            base: base.trim_end_matches('/').into(),
+        }
+    }
+
+    /// The index entries of every write (extracted here, on the caller's
+    /// thread, so that the backend's writer only stores them).
+    fn index(&self, writes: Vec<Write>) -> Vec<Indexed> {
+        writes
+            .into_iter()
+            .map(|write| {
+                let entries = match &write {
+                    Write::Create { resource, .. } | Write::Update { resource, .. } => {
+                        let t = resource["resourceType"].as_str().unwrap_or("");
+                        extract(registry(), t, resource, &self.base)
+                    }
+                    Write::UpdateWhere { resource, .. } => {
+                        let t = resource["resourceType"].as_str().unwrap_or("");
+                        extract(registry(), t, resource, &self.base)
+                    }
+                    Write::Delete { .. } | Write::DeleteWhere { .. } => Vec::new(),
+                };
+                Indexed { write, entries }
+            })
+            .collect()
     }
 
     /// The current version of a resource (possibly a tombstone).
@@ -264,12 +326,24 @@ impl Store {
 
     /// A unit of work: every write commits, durably, or none does.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
-        self.backend.transact(writes).await
+        self.backend.transact(self.index(writes)).await
+    }
+
+    /// A page of search results.
+    pub async fn search(&self, search: &Search) -> Result<SearchPage, StoreError> {
+        self.backend.search(search).await
+    }
+
+    /// Rebuilds the search index of every current resource from the registry
+    /// (only when the registry changed since the index was built, with
+    /// `only_if_stale`); `None` when nothing had to be done.
+    pub async fn reindex(&self, only_if_stale: bool) -> Result<Option<u64>, StoreError> {
+        self.backend.reindex(&self.base, only_if_stale).await
     }
 
     /// One write on its own.
     pub async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
-        let mut outcomes = self.backend.transact(vec![write]).await?;
+        let mut outcomes = self.backend.transact(self.index(vec![write])).await?;
         outcomes
             .pop()
             .ok_or_else(|| StoreError::Backend("a write produced no outcome".into()))

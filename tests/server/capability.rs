@@ -37,6 +37,7 @@ fn every_claimed_interaction_works_for_every_type() {
             "history-instance",
             "history-type",
             "create",
+            "search-type",
         ];
         assert!(
             codes.iter().all(|c| known.contains(c)),
@@ -88,6 +89,18 @@ fn every_claimed_interaction_works_for_every_type() {
             assert_eq!(h["type"], "history", "{t} type history");
             exercised += 1;
         }
+        if codes.contains(&"search-type") {
+            let b = s.get(&format!("/{t}?_id={id}")).json();
+            assert_eq!(b["type"], "searchset", "{t} search");
+            assert_eq!(b["total"], 1, "{t} search by _id: {b}");
+            assert_eq!(b["entry"][0]["resource"]["id"], id.as_str());
+            let declared = r["searchParam"].as_array().unwrap();
+            assert!(
+                declared.iter().any(|p| p["name"] == "_id"),
+                "{t} declares its parameters"
+            );
+            exercised += 1;
+        }
         if codes.contains(&"delete") {
             assert_eq!(s.delete(&format!("/{t}/{id}")).status, 200, "{t} delete");
             assert_eq!(
@@ -129,9 +142,19 @@ fn every_claimed_interaction_works_for_every_type() {
         }
     }
     for i in rest["interaction"].as_array().unwrap() {
-        assert_eq!(i["code"], "history-system");
-        assert_eq!(s.get("/_history").json()["type"], "history");
+        match i["code"].as_str().unwrap() {
+            "history-system" => assert_eq!(s.get("/_history").json()["type"], "history"),
+            "search-system" => {
+                let b = s.get("/?_type=Patient,Observation&_count=1").json();
+                assert_eq!(b["type"], "searchset", "{b}");
+            }
+            other => panic!("system interaction {other} is not exercised"),
+        }
     }
-    assert!(exercised > 146 * 10, "{exercised}");
-    assert!(rest.get("searchParam").is_none(), "no search is claimed");
+    assert!(exercised > 146 * 11, "{exercised}");
+    for p in rest["searchParam"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        let r = s.get_with(&format!("/?{name}=x"), &[("Prefer", "handling=strict")]);
+        assert_ne!(r.status, 500, "{name}");
+    }
 }

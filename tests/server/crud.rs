@@ -197,7 +197,7 @@ fn conditional_create_on_identifier_and_id() {
     assert_eq!(r.status, 412, "two matches");
     assert_eq!(r.issue_code(), "multiple-matches");
     assert_eq!(
-        cond("name=smith").status,
+        cond("colour=blue").status,
         400,
         "criteria the server cannot evaluate are refused"
     );

@@ -12,3 +12,5 @@ mod crud;
 mod errors;
 mod formats;
 mod history;
+mod search;
+mod search_fixtures;

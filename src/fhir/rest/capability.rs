@@ -1,7 +1,11 @@
 //! `GET /metadata`: the CapabilityStatement, generated from what this build
-//! implements. It claims only interactions that work: every resource type with
-//! an endpoint gets read, vread, update, delete, create and history; search and
-//! PATCH are absent until they exist.
+//! implements. It claims only what works: every resource type with an endpoint
+//! gets read, vread, update, delete, create, history and search, with the
+//! search parameters of the registry that have an expression (those without
+//! one, `_text`, `_content` and `_query`, are refused and left out), its
+//! reference parameters as `_include`/`_revinclude` targets, and conditional
+//! create, update and delete. PATCH and batch/transaction are absent until
+//! they exist.
 
 use super::Shared;
 use super::request::Fhir;
@@ -9,6 +13,7 @@ use super::response;
 use crate::auth::{Access, Interaction};
 use crate::fhir::error::FhirError;
 use crate::fhir::model::model;
+use crate::search::registry::{Kind, Param, STORE_COMPUTED, registry};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,7 +21,7 @@ use serde_json::{Value, json};
 use std::sync::OnceLock;
 
 /// The interactions every resource type supports.
-pub const TYPE_INTERACTIONS: [&str; 7] = [
+pub const TYPE_INTERACTIONS: [&str; 8] = [
     "read",
     "vread",
     "update",
@@ -24,7 +29,41 @@ pub const TYPE_INTERACTIONS: [&str; 7] = [
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
+
+/// The `searchParam` list of a type: every registry parameter it supports.
+fn search_params(t: &str) -> (Vec<Value>, Vec<String>, Vec<String>) {
+    let mut params: Vec<&std::sync::Arc<Param>> = registry()
+        .of_type(t)
+        .filter(|p| {
+            (p.expression.is_some() && p.kind != Kind::Special)
+                || STORE_COMPUTED.contains(&p.code.as_str())
+        })
+        .collect();
+    params.sort_by(|a, b| a.code.cmp(&b.code));
+    let list = params
+        .iter()
+        .map(|p| json!({"name": p.code, "definition": p.url, "type": p.kind.code()}))
+        .collect();
+    let includes: Vec<String> = params
+        .iter()
+        .filter(|p| p.kind == Kind::Reference)
+        .map(|p| format!("{t}:{}", p.code))
+        .chain(std::iter::once("*".to_string()))
+        .collect();
+    let rev: Vec<String> = registry()
+        .all()
+        .iter()
+        .filter(|p| {
+            p.kind == Kind::Reference
+                && p.expression.is_some()
+                && (p.target.is_empty() || p.target.iter().any(|x| x == t))
+        })
+        .map(|p| format!("{}:{}", p.resource_type, p.code))
+        .collect();
+    (list, includes, rev)
+}
 
 /// The moment the process started, as the statement's date.
 fn started() -> &'static str {
@@ -33,13 +72,14 @@ fn started() -> &'static str {
 }
 
 /// The CapabilityStatement of this server.
-pub fn capability_statement(base_url: &str) -> Value {
+pub fn capability_statement(base_url: &str, multiple_delete: bool) -> Value {
     let version = env!("CARGO_PKG_VERSION");
     let resources: Vec<Value> = model()
         .resource_types()
         .iter()
         .filter(|t| *t != "Parameters")
         .map(|t| {
+            let (params, includes, rev) = search_params(t);
             json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -49,8 +89,11 @@ pub fn capability_statement(base_url: &str) -> Value {
                 "updateCreate": true,
                 "conditionalCreate": true,
                 "conditionalRead": "full-support",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": if multiple_delete { "multiple" } else { "single" },
+                "searchInclude": includes,
+                "searchRevInclude": rev,
+                "searchParam": params,
             })
         })
         .collect();
@@ -66,9 +109,15 @@ pub fn capability_statement(base_url: &str) -> Value {
         "format": ["application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
-            "documentation": "Conditional create understands _id and identifier only. Search, PATCH and batch/transaction are not implemented yet.",
+            "documentation": "Search: every R4 search parameter with an expression, all modifiers and prefixes of R4, chains, _has, _include/_revinclude (with :iterate), _sort, keyset paging over a snapshot, _total; strict or lenient handling (Prefer: handling). Not supported: _text, _content, _query, _contained, :in/:not-in/:above/:below on tokens. PATCH and batch/transaction are not implemented yet.",
             "resource": resources,
-            "interaction": [{"code": "history-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "searchParam": [
+                {"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"},
+                {"name": "_lastUpdated", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", "type": "date"},
+                {"name": "_type", "type": "token"},
+            ],
+            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
         }],
     })
 }
@@ -92,7 +141,7 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
             ),
         ));
     }
-    let statement = capability_statement(&state.config.base_url);
+    let statement = capability_statement(&state.config.base_url, state.config.multiple_delete);
     let mut r = response::value_response(StatusCode::OK, &statement, &fhir)?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&statement.to_string(), &mut hasher);

@@ -6,11 +6,13 @@ use super::Shared;
 use super::format::Wanted;
 use super::request::{Fhir, ResourceBody, Return, parse_etag, query_pairs};
 use super::response::{self, empty, resource_response, version_headers};
+use super::search;
 use crate::auth::{Access, Interaction};
 use crate::fhir::error::FhirError;
 use crate::fhir::model::model;
 use crate::fhir::outcome::{Issue, operation_outcome};
-use crate::store::{Criterion, Outcome, StoreError, Version, Write};
+use crate::search::query::Search;
+use crate::store::{Outcome, StoreError, Version, Write};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -220,10 +222,10 @@ pub async fn vread(
     resource_response(StatusCode::OK, &v, &fhir)
 }
 
-/// The criteria of `If-None-Exist` (`_id` and `identifier` are understood).
-fn if_none_exist(fhir: &Fhir) -> Result<Vec<Criterion>, FhirError> {
+/// The search of `If-None-Exist`, if the header is there.
+fn if_none_exist(state: &Shared, t: &str, fhir: &Fhir) -> Result<Option<Search>, FhirError> {
     let Some(query) = fhir.header("if-none-exist") else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let query = query.split_once('?').map_or(query, |(_, q)| q);
     let pairs = query_pairs(query);
@@ -233,27 +235,7 @@ fn if_none_exist(fhir: &Fhir) -> Result<Vec<Criterion>, FhirError> {
             "If-None-Exist has no criteria",
         ));
     }
-    pairs
-        .into_iter()
-        .map(|(name, value)| match name.as_str() {
-            "_id" => Ok(Criterion::Id(value)),
-            "identifier" => {
-                let (system, value) = match value.split_once('|') {
-                    Some((s, v)) => (Some(s.to_string()), (!v.is_empty()).then(|| v.to_string())),
-                    None => (None, Some(value)),
-                };
-                if system.as_deref().is_some_and(|s| !s.is_empty()) || value.is_some() {
-                    Ok(Criterion::Identifier { system, value })
-                } else {
-                    Err(FhirError::bad_request("invalid", "If-None-Exist: identifier=| names nothing"))
-                }
-            }
-            other => Err(FhirError::bad_request(
-                "not-supported",
-                format!("If-None-Exist: the parameter '{other}' is not supported (only _id and identifier)"),
-            )),
-        })
-        .collect()
+    search::condition(state, t, &pairs, 2).map(Some)
 }
 
 /// The response to a successful write, as `Prefer: return=…` asks.
@@ -327,7 +309,7 @@ pub async fn create(
     let write = Write::Create {
         id: uuid::Uuid::new_v4().to_string(),
         resource,
-        if_none_exist: if_none_exist(&fhir)?,
+        if_none_exist: if_none_exist(&state, t, &fhir)?,
     };
     match state.store.write(write).await.map_err(store_error)? {
         Outcome::Created(v) => written(&state, StatusCode::CREATED, &v, &fhir, "created"),
@@ -402,6 +384,92 @@ pub async fn delete(
     if let Some(v) = tombstone {
         r.headers_mut()
             .insert(header::ETAG, response::etag(v.version));
+    }
+    Ok(r)
+}
+
+/// `PUT [type]?[search]`: conditional update (http.html#cond-update).
+pub async fn conditional_update(
+    State(state): State<Shared>,
+    Path(t): Path<String>,
+    fhir: Fhir,
+    ResourceBody(resource): ResourceBody,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    state.gate.check(Access {
+        interaction: Interaction::Update,
+        resource_type: Some(t),
+        id: None,
+    })?;
+    check_type(&resource, t)?;
+    let condition = search::condition(&state, t, &fhir.params, 2)?;
+    let write = Write::UpdateWhere {
+        resource,
+        condition,
+        id: uuid::Uuid::new_v4().to_string(),
+    };
+    match state.store.write(write).await.map_err(store_error)? {
+        Outcome::Created(v) => written(&state, StatusCode::CREATED, &v, &fhir, "created"),
+        Outcome::Updated(v) => written(&state, StatusCode::OK, &v, &fhir, "updated"),
+        other => Err(FhirError::internal(
+            "conditional update",
+            format!("unexpected outcome {other:?}"),
+        )),
+    }
+}
+
+/// `DELETE [type]?[search]`: conditional delete (http.html#cond-delete). Several
+/// matches are refused with 412 unless the server allows multiple deletes.
+pub async fn conditional_delete(
+    State(state): State<Shared>,
+    Path(t): Path<String>,
+    fhir: Fhir,
+) -> Result<Response, FhirError> {
+    let t = resource_type(&t)?;
+    state.gate.check(Access {
+        interaction: Interaction::Delete,
+        resource_type: Some(t),
+        id: None,
+    })?;
+    let multiple = state.config.multiple_delete;
+    let page = if multiple {
+        state.config.max_count.max(3)
+    } else {
+        2
+    };
+    let condition = search::condition(&state, t, &fhir.params, page)?;
+    let write = Write::DeleteWhere {
+        condition,
+        multiple,
+    };
+    let deleted = match state.store.write(write).await.map_err(store_error)? {
+        Outcome::DeletedAll(d) => d,
+        other => {
+            return Err(FhirError::internal(
+                "conditional delete",
+                format!("unexpected outcome {other:?}"),
+            ));
+        }
+    };
+    let text = match deleted.as_slice() {
+        [] => "no resource matched; nothing changed".to_string(),
+        list => format!(
+            "deleted {}",
+            list.iter()
+                .map(|v| format!("{}/{} (version {})", v.resource_type, v.id, v.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut r = if fhir.prefer == Return::Minimal {
+        empty(StatusCode::NO_CONTENT)
+    } else {
+        let oo = operation_outcome(&[Issue::information("informational", text)]);
+        response::value_response(StatusCode::OK, &oo, &fhir)?
+    };
+    if let [one] = deleted.as_slice() {
+        r.headers_mut()
+            .insert(header::ETAG, response::etag(one.version));
     }
     Ok(r)
 }

@@ -10,6 +10,7 @@ mod history;
 mod instance;
 mod request;
 mod response;
+mod search;
 
 use crate::auth::Gate;
 use crate::config::Config;
@@ -44,15 +45,18 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/", post(unsupported_batch))
+        .route("/", get(search::system_get).post(unsupported_batch))
+        .route("/_search", post(search::system_post))
         .route("/_history", get(history::system))
         .route(
             "/{type}",
-            post(instance::create)
-                .put(unsupported_conditional)
-                .delete(unsupported_conditional),
+            get(search::type_get)
+                .post(instance::create)
+                .put(instance::conditional_update)
+                .delete(instance::conditional_delete),
         )
         .route("/{type}/_history", get(history::type_level))
+        .route("/{type}/_search", post(search::type_post))
         .route(
             "/{type}/{id}",
             get(instance::read)
@@ -60,6 +64,7 @@ pub fn router(state: Shared) -> Router {
                 .delete(instance::delete),
         )
         .route("/{type}/{id}/_history", get(history::instance))
+        .route("/{type}/{id}/{member}", get(search::compartment_get))
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -95,15 +100,6 @@ async fn metrics(State(state): State<Shared>) -> Response {
         s.units, s.commits, s.syncs
     );
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
-}
-
-/// http.html#cond-update, #cond-delete: servers without conditional update or
-/// delete SHOULD answer 400.
-async fn unsupported_conditional() -> FhirError {
-    FhirError::bad_request(
-        "not-supported",
-        "conditional update and conditional delete are not supported by this server",
-    )
 }
 
 /// http.html#transaction: servers without batch or transaction support SHOULD answer 400.

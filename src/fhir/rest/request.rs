@@ -74,6 +74,19 @@ pub enum Summary {
     False,
 }
 
+impl Summary {
+    /// The `_summary` value that asks for this, `None` for the default.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            Summary::True => Some("true"),
+            Summary::Text => Some("text"),
+            Summary::Data => Some("data"),
+            Summary::Count => Some("count"),
+            Summary::False => None,
+        }
+    }
+}
+
 /// What the client asked for with `Prefer: return=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Return {

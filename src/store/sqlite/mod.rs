@@ -4,13 +4,16 @@
 //! with group commit (see [`writer`]); reads run on a pool of connections that
 //! never block the writer.
 
+mod index;
+mod reindex;
 mod schema;
+mod search;
 pub mod vfs;
 mod writer;
 
 use super::{
-    Backend, BoxFuture, HistoryPage, HistoryQuery, HistoryScope, Method, Stats, StoreError,
-    Version, Write,
+    Backend, BoxFuture, HistoryPage, HistoryQuery, HistoryScope, Indexed, Method, Stats,
+    StoreError, Version,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -32,6 +35,36 @@ pub struct SqliteStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     counters: Arc<writer::Counters>,
+    /// The database numbers of the registry's index slots.
+    pids: Arc<Vec<i64>>,
+    /// The lock on the data directory, held while the store is open.
+    _lock: std::fs::File,
+}
+
+/// The file whose lock says a process has the data directory open.
+pub const LOCK_FILE: &str = "hemolink.lock";
+
+/// Takes the data directory's lock, so that two processes (a server and
+/// `hemolink generate`, say) never write one store at once.
+fn lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Backend(format!(
+            "{} is in use by another Hemolink process",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -66,21 +99,44 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// `EXPLAIN QUERY PLAN` of the first page of `search` on the store in `dir`,
+/// opened read-only (for the benchmark's record of query plans): each
+/// statement's SQL and its plan.
+pub fn explain_search(
+    dir: &Path,
+    search: &crate::search::query::Search,
+) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let conn = Connection::open_with_flags(dir.join(DB_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(backend)?;
+    let pids = index::read_params(&conn, crate::search::registry::registry())?;
+    search::explain(&conn, &pids, search)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`, migrating its schema.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        let lock = lock(dir)?;
         vfs::register().map_err(backend)?;
         let path = dir.join(DB_FILE);
         let mut conn = connect(&path)?;
         schema::migrate(&mut conn)?;
+        let pids = {
+            let tx = conn.transaction().map_err(backend)?;
+            let pids = index::sync_params(&tx, crate::search::registry::registry())?;
+            tx.commit().map_err(backend)?;
+            pids
+        };
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(writer::Counters::default());
         let thread_counters = counters.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, rx, thread_counters))
+            .spawn({
+                let pids = pids.clone();
+                move || writer::run(conn, rx, thread_counters, pids)
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer: {e}")))?;
         Ok(SqliteStore {
             path,
@@ -88,6 +144,8 @@ impl SqliteStore {
             writer: Mutex::new(Some(handle)),
             readers: Mutex::new(Vec::new()),
             counters,
+            pids: Arc::new(pids),
+            _lock: lock,
         })
     }
 
@@ -344,11 +402,34 @@ impl Backend for SqliteStore {
 
     fn transact(
         &self,
-        writes: Vec<Write>,
+        writes: Vec<Indexed>,
     ) -> BoxFuture<'_, Result<Vec<super::Outcome>, StoreError>> {
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
             self.send(writer::Job::Unit { writes, reply })?;
+            rx.await.map_err(|_| closed())?
+        })
+    }
+
+    fn search<'a>(
+        &'a self,
+        search: &'a crate::search::query::Search,
+    ) -> BoxFuture<'a, Result<super::SearchPage, StoreError>> {
+        Box::pin(async move { self.with_reader(|c| search::run(c, &self.pids, search)) })
+    }
+
+    fn reindex<'a>(
+        &'a self,
+        base: &'a str,
+        only_if_stale: bool,
+    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.send(writer::Job::Reindex {
+                base: base.to_string(),
+                only_if_stale,
+                reply,
+            })?;
             rx.await.map_err(|_| closed())?
         })
     }

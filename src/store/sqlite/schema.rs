@@ -42,6 +42,85 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX resource_identifier_by_resource ON resource_identifier (type, id);
     "#,
+    // 2: the search index. Every resource gets a number (`rid`); every version
+    // writes a row in `ix_resource` and one row per index entry in the table of
+    // its kind. A row is valid from the version that wrote it (`seq`) until the
+    // version that replaced it (`until`; the largest integer while current), so
+    // a search can be answered as of any moment: paging reads the snapshot of
+    // its first page. The key of each table starts with the parameter and the
+    // value, so a search is a range scan that yields the matching `rid`s.
+    r#"
+    CREATE TABLE search_param (
+        pid  INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        code TEXT NOT NULL,          -- `code#i` for component i of a composite
+        UNIQUE (type, code)
+    );
+    CREATE TABLE search_resource (
+        rid  INTEGER PRIMARY KEY,
+        type TEXT NOT NULL,
+        id   TEXT NOT NULL,
+        UNIQUE (type, id)
+    );
+    CREATE TABLE ix_resource (
+        type         TEXT    NOT NULL,
+        rid          INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,  -- the version (resource_version.seq)
+        until        INTEGER NOT NULL,
+        last_updated INTEGER NOT NULL,
+        PRIMARY KEY (rid, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_resource_by_type ON ix_resource (type, rid);
+    CREATE INDEX ix_resource_by_time ON ix_resource (type, last_updated);
+    CREATE TABLE ix_string (
+        pid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, norm, exact, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_string_by_rid ON ix_string (rid, until);
+    CREATE TABLE ix_token (
+        pid INTEGER NOT NULL, kind INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, kind, code, system, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_token_by_rid ON ix_token (rid, until);
+    CREATE TABLE ix_date (
+        pid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, lo, hi, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_date_by_hi ON ix_date (pid, hi);
+    CREATE INDEX ix_date_by_rid ON ix_date (rid, until);
+    CREATE TABLE ix_number (
+        pid INTEGER NOT NULL, value REAL NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, value, lo, hi, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_number_by_rid ON ix_number (rid, until);
+    CREATE TABLE ix_quantity (
+        pid INTEGER NOT NULL, kind INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
+        value REAL NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, kind, code, system, value, lo, hi, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_quantity_by_value ON ix_quantity (pid, value);
+    CREATE INDEX ix_quantity_by_rid ON ix_quantity (rid, until);
+    CREATE TABLE ix_reference (
+        pid INTEGER NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, target_id, target_type, url, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_reference_by_rid ON ix_reference (rid, until);
+    CREATE INDEX ix_reference_by_target ON ix_reference (target_type, target_id);
+    CREATE TABLE ix_uri (
+        pid INTEGER NOT NULL, uri TEXT NOT NULL,
+        rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
+        PRIMARY KEY (pid, uri, rid, grp, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_uri_by_rid ON ix_uri (rid, until);
+    CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    DROP TABLE resource_identifier;  -- conditional operations now use the search index
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,8 +3,11 @@
 //! them together (group commit: one fsync of the WAL acknowledges them all). Only
 //! after the commit has returned, so after the fsync, is any caller answered.
 
-use super::super::{Criterion, Method, Outcome, StoreError, Version, Write};
+use super::super::{Indexed, Method, Outcome, StoreError, Version, Write};
+use super::{index, reindex};
 use crate::fhir::instant::{format_instant, now_micros};
+use crate::search::entry::Entry;
+use crate::search::query::Search;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -19,11 +22,17 @@ const MAX_GROUP: usize = 512;
 pub enum Job {
     /// Apply a unit of work and answer once it is durable.
     Unit {
-        writes: Vec<Write>,
+        writes: Vec<Indexed>,
         reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
     },
     /// Report the connection's `synchronous` and `journal_mode` settings.
     Pragmas(oneshot::Sender<(i64, String)>),
+    /// Rebuild the index of the current versions (see [`super::Backend::reindex`]).
+    Reindex {
+        base: String,
+        only_if_stale: bool,
+        reply: oneshot::Sender<Result<Option<u64>, StoreError>>,
+    },
 }
 
 /// Counters shared with the store handle.
@@ -35,25 +44,42 @@ pub struct Counters {
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
+/// What the writer keeps between units: its clock and the database numbers of
+/// the registry's index slots.
+pub struct State {
+    clock: Clock,
+    pids: Vec<i64>,
+}
+
 /// Runs until every sender of `jobs` is dropped.
-pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>) {
-    let mut clock = Clock {
-        last: conn
-            .query_row(
-                "SELECT coalesce(max(last_updated), 0) FROM resource_version",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(0),
+pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>, pids: Vec<i64>) {
+    let mut state = State {
+        clock: Clock {
+            last: conn
+                .query_row(
+                    "SELECT coalesce(max(last_updated), 0) FROM resource_version",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0),
+        },
+        pids,
     };
     while let Ok(first) = jobs.recv() {
-        let mut units: Vec<(Vec<Write>, Reply)> = Vec::new();
+        let mut units: Vec<(Vec<Indexed>, Reply)> = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 Job::Unit { writes, reply } => units.push((writes, reply)),
                 Job::Pragmas(reply) => {
                     let _ = reply.send(pragmas(&conn));
+                }
+                Job::Reindex {
+                    base,
+                    only_if_stale,
+                    reply,
+                } => {
+                    let _ = reply.send(reindex::run(&mut conn, &state.pids, &base, only_if_stale));
                 }
             }
             if units.len() < MAX_GROUP {
@@ -64,7 +90,7 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>) {
             continue;
         }
         let (writes, replies): (Vec<_>, Vec<_>) = units.into_iter().unzip();
-        let results = commit_group(&mut conn, &mut clock, writes, &counters);
+        let results = commit_group(&mut conn, &mut state, writes, &counters);
         let committed = results.iter().filter(|r| r.is_ok()).count() as u64;
         counters.units.fetch_add(committed, Ordering::Relaxed);
         for (reply, result) in replies.into_iter().zip(results) {
@@ -89,8 +115,8 @@ fn pragmas(conn: &Connection) -> (i64, String) {
 /// Applies every unit in its own savepoint and commits them in one transaction.
 fn commit_group(
     conn: &mut Connection,
-    clock: &mut Clock,
-    units: Vec<Vec<Write>>,
+    state: &mut State,
+    units: Vec<Vec<Indexed>>,
     counters: &Counters,
 ) -> Vec<Result<Vec<Outcome>, StoreError>> {
     let count = units.len();
@@ -111,7 +137,7 @@ fn commit_group(
         }
         let result = writes
             .into_iter()
-            .map(|w| apply(&tx, clock, w))
+            .map(|w| apply(&tx, state, w))
             .collect::<Result<Vec<_>, _>>();
         let end = if result.is_ok() {
             "RELEASE unit"
@@ -166,7 +192,8 @@ fn current(
         .map_err(backend)
 }
 
-fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, StoreError> {
+fn apply(conn: &Connection, state: &mut State, indexed: Indexed) -> Result<Outcome, StoreError> {
+    let Indexed { write, entries } = indexed;
     match write {
         Write::Create {
             id,
@@ -174,17 +201,10 @@ fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, 
             if_none_exist,
         } => {
             let resource_type = resource_type_of(&resource)?;
-            if !if_none_exist.is_empty() {
-                let matches = matching(conn, &resource_type, &if_none_exist)?;
-                match matches.as_slice() {
+            if let Some(condition) = &if_none_exist {
+                match matching(conn, state, condition)?.as_slice() {
                     [] => {}
-                    [one] => {
-                        let existing =
-                            super::read_current(conn, &resource_type, one)?.ok_or_else(|| {
-                                StoreError::Backend("a matched resource vanished".into())
-                            })?;
-                        return Ok(Outcome::Existing(existing));
-                    }
+                    [one] => return Ok(Outcome::Existing(one.clone())),
                     many => return Err(StoreError::MultipleMatches(many.len())),
                 }
             }
@@ -195,12 +215,12 @@ fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, 
             }
             let v = insert(
                 conn,
-                clock,
+                state,
                 &resource_type,
                 &id,
-                1,
+                (1, false),
                 Method::Create,
-                Some(resource),
+                Some((resource, &entries)),
             )?;
             Ok(Outcome::Created(v))
         }
@@ -219,12 +239,12 @@ fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, 
             };
             let v = insert(
                 conn,
-                clock,
+                state,
                 &resource_type,
                 &id,
-                version,
+                (version, now.is_some_and(|(_, deleted)| !deleted)),
                 Method::Update,
-                Some(resource),
+                Some((resource, &entries)),
             )?;
             Ok(if created {
                 Outcome::Created(v)
@@ -243,10 +263,10 @@ fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, 
                 Some((v, false)) => {
                     let t = insert(
                         conn,
-                        clock,
+                        state,
                         &resource_type,
                         &id,
-                        v + 1,
+                        (v + 1, true),
                         Method::Delete,
                         None,
                     )?;
@@ -254,6 +274,74 @@ fn apply(conn: &Connection, clock: &mut Clock, write: Write) -> Result<Outcome, 
                 }
                 _ => Ok(Outcome::Deleted(None)),
             }
+        }
+        Write::UpdateWhere {
+            mut resource,
+            condition,
+            id,
+        } => {
+            let found = matching(conn, state, &condition)?;
+            let target = match found.as_slice() {
+                [] => resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or(id, str::to_string),
+                [one] => {
+                    if let Some(body_id) = resource.get("id").and_then(Value::as_str)
+                        && body_id != one.id
+                    {
+                        return Err(StoreError::Invalid(format!(
+                            "the body's id '{body_id}' is not the id of the resource the condition matched ('{}')",
+                            one.id
+                        )));
+                    }
+                    one.id.clone()
+                }
+                many => return Err(StoreError::MultipleMatches(many.len())),
+            };
+            if let Some(fields) = resource.as_object_mut() {
+                fields.insert("id".into(), Value::String(target));
+            }
+            apply(
+                conn,
+                state,
+                Indexed {
+                    write: Write::Update {
+                        resource,
+                        if_match: None,
+                    },
+                    entries,
+                },
+            )
+        }
+        Write::DeleteWhere {
+            condition,
+            multiple,
+        } => {
+            let found = matching(conn, state, &condition)?;
+            if found.len() > 1 && !multiple {
+                return Err(StoreError::MultipleMatches(found.len()));
+            }
+            let mut deleted = Vec::new();
+            for v in found {
+                let delete = Write::Delete {
+                    resource_type: v.resource_type,
+                    id: v.id,
+                    if_match: None,
+                };
+                let outcome = apply(
+                    conn,
+                    state,
+                    Indexed {
+                        write: delete,
+                        entries: Vec::new(),
+                    },
+                )?;
+                if let Outcome::Deleted(Some(t)) = outcome {
+                    deleted.push(t);
+                }
+            }
+            Ok(Outcome::DeletedAll(deleted))
         }
     }
 }
@@ -279,53 +367,47 @@ fn check_match(if_match: Option<u64>, now: Option<(u64, bool)>) -> Result<(), St
     }
 }
 
-/// The ids of the live resources of a type that meet every criterion.
+/// What a condition matches, as of this transaction (so including the writes
+/// of this commit before it): at most two resources, enough to tell none, one
+/// and several apart; with `multiple` deletes, every match.
 fn matching(
     conn: &Connection,
-    resource_type: &str,
-    criteria: &[Criterion],
-) -> Result<Vec<String>, StoreError> {
-    let mut result: Option<Vec<String>> = None;
-    for criterion in criteria {
-        let mut ids: Vec<String> = match criterion {
-            Criterion::Id(id) => match current(conn, resource_type, id)? {
-                Some((_, false)) => vec![id.clone()],
-                _ => Vec::new(),
-            },
-            Criterion::Identifier { system, value } => {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT DISTINCT i.id FROM resource_identifier i WHERE i.type = ?1 \
-                         AND (?2 IS NULL OR i.system = ?2) AND (?3 IS NULL OR i.value = ?3) \
-                         ORDER BY i.id",
-                    )
-                    .map_err(backend)?;
-                let rows = stmt
-                    .query_map(params![resource_type, system, value], |r| r.get(0))
-                    .map_err(backend)?;
-                rows.collect::<Result<_, _>>().map_err(backend)?
-            }
-        };
-        if let Some(previous) = result {
-            ids.retain(|id| previous.contains(id));
+    state: &State,
+    condition: &Search,
+) -> Result<Vec<Version>, StoreError> {
+    let mut all = Vec::new();
+    let mut search = condition.clone();
+    search.includes.clear();
+    search.total = crate::search::query::Total::None;
+    loop {
+        let page = super::search::run_in(conn, &state.pids, &search)?;
+        all.extend(page.matches);
+        match page.next {
+            Some(next) if search.count > 2 => search.page = Some(next),
+            _ => return Ok(all),
         }
-        result = Some(ids);
     }
-    Ok(result.unwrap_or_default())
 }
 
 /// Writes a new version (with `id` and `meta` set in the resource) and moves the
 /// current pointer and the identifier rows to it.
+/// `version` is the new version's number and whether it replaces a live one
+/// (whose index rows it closes). `resource` is `None` for a delete.
 fn insert(
     conn: &Connection,
-    clock: &mut Clock,
+    state: &mut State,
     resource_type: &str,
     id: &str,
-    version: u64,
+    version: (u64, bool),
     method: Method,
-    resource: Option<Value>,
+    resource: Option<(Value, &[Entry])>,
 ) -> Result<Version, StoreError> {
-    let last_updated = clock.tick();
+    let (version, replaces) = version;
+    let last_updated = state.clock.tick();
+    let (resource, entries) = match resource {
+        Some((r, e)) => (Some(r), e),
+        None => (None, &[][..]),
+    };
     let body: Option<Arc<str>> = match &resource {
         Some(r) => {
             let stamped = stamp(r, id, version, last_updated);
@@ -352,26 +434,28 @@ fn insert(
     })
     .map_err(backend)?;
     let seq = conn.last_insert_rowid();
+    let rid = index::rid(conn, resource_type, id)?;
+    if replaces {
+        index::close(conn, rid, seq)?;
+    }
+    if resource.is_some() {
+        index::add_version(
+            conn,
+            &index::VersionKey {
+                resource_type,
+                rid,
+                seq,
+                last_updated,
+            },
+        )?;
+        index::add_entries(conn, &state.pids, rid, seq, entries)?;
+    }
     conn.prepare_cached(
         "INSERT INTO resource_current (type, id, version, seq, deleted) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted",
     )
     .and_then(|mut s| s.execute(params![resource_type, id, version as i64, seq, body.is_none()]))
     .map_err(backend)?;
-    conn.prepare_cached("DELETE FROM resource_identifier WHERE type = ?1 AND id = ?2")
-        .and_then(|mut s| s.execute(params![resource_type, id]))
-        .map_err(backend)?;
-    if let Some(r) = &resource {
-        let mut stmt = conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO resource_identifier (type, system, value, id) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(backend)?;
-        for (system, value) in identifiers(r) {
-            stmt.execute(params![resource_type, system, value, id])
-                .map_err(backend)?;
-        }
-    }
     Ok(Version {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
@@ -411,22 +495,4 @@ fn stamp(resource: &Value, id: &str, version: u64, last_updated: i64) -> Value {
         }
     }
     Value::Object(out)
-}
-
-/// The (system, value) pairs of the resource's top-level `identifier` element.
-fn identifiers(resource: &Value) -> Vec<(String, String)> {
-    let one = |i: &Value| -> Option<(String, String)> {
-        let value = i.get("value")?.as_str()?.to_string();
-        let system = i
-            .get("system")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        Some((system, value))
-    };
-    match resource.get("identifier") {
-        Some(Value::Array(list)) => list.iter().filter_map(one).collect(),
-        Some(single @ Value::Object(_)) => one(single).into_iter().collect(),
-        _ => Vec::new(),
-    }
 }

@@ -1,0 +1,444 @@
+//! Compiling a search's conditions to SQL over the index tables. Every
+//! condition becomes a test of a `rid` column against a subquery
+//! (`col IN (SELECT rid FROM ix_… WHERE …)`); every subquery reads the rows
+//! valid at the snapshot, bound as `?1`. Values are always bound, never spliced
+//! into the text, so `%`, `_` and quotes in a search value are literal.
+
+use crate::search::entry::{QuantityKind, TokenKind};
+use crate::search::query::*;
+use crate::search::registry::{Kind, Param};
+use crate::search::value::number::NumRange;
+use crate::search::value::prefix::{Column, Condition, Prefix};
+use crate::search::value::{date, normalize, number};
+use rusqlite::types::Value as Sql;
+
+/// The rows of an index table valid at the snapshot.
+pub fn snap(alias: &str) -> String {
+    format!("{alias}.seq <= ?1 AND {alias}.until > ?1")
+}
+
+/// SQL text under construction with its bound values.
+pub struct Builder<'p> {
+    pub binds: Vec<Sql>,
+    pids: &'p [i64],
+    aliases: usize,
+}
+
+impl<'p> Builder<'p> {
+    /// A builder whose first bound value is the snapshot.
+    pub fn new(pids: &'p [i64], snapshot: i64) -> Builder<'p> {
+        Builder {
+            binds: vec![Sql::Integer(snapshot)],
+            pids,
+            aliases: 0,
+        }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, v: impl Into<Sql>) -> String {
+        self.binds.push(v.into());
+        format!("?{}", self.binds.len())
+    }
+
+    fn alias(&mut self) -> String {
+        self.aliases += 1;
+        format!("a{}", self.aliases)
+    }
+
+    /// The database number of a parameter (of component `i` when given).
+    pub fn pid(&self, param: &Param, component: Option<usize>) -> i64 {
+        let slot = param.slot + component.map_or(0, |i| i + 1);
+        self.pids.get(slot).copied().unwrap_or(-1)
+    }
+
+    /// A boolean SQL expression: the condition holds for the resource `col`.
+    pub fn cond(&mut self, c: &Cond, resource_type: &str, col: &str) -> String {
+        match c {
+            Cond::Id(id) => {
+                let t = self.bind(resource_type.to_string());
+                let i = self.bind(id.clone());
+                format!("{col} IN (SELECT rid FROM search_resource WHERE type = {t} AND id = {i})")
+            }
+            Cond::LastUpdated(prefix, range) => {
+                let a = self.alias();
+                let test = self.range_test(
+                    *prefix,
+                    range.lo,
+                    range.hi,
+                    &format!("{a}.last_updated"),
+                    &format!("{a}.last_updated"),
+                );
+                format!(
+                    "{col} IN (SELECT {a}.rid FROM ix_resource {a} WHERE {} AND {test})",
+                    snap(&a)
+                )
+            }
+            Cond::Index { param, test } => {
+                let q = self.test_query(param, None, test);
+                format!("{col} IN ({q})")
+            }
+            Cond::Not { param, test } => {
+                let q = self.test_query(param, None, test);
+                format!("{col} NOT IN ({q})")
+            }
+            Cond::Missing { param, missing } => {
+                let table = table_of(param.kind);
+                let comp = (param.kind == Kind::Composite).then_some(0);
+                let pid = self.pid(param, comp);
+                let a = self.alias();
+                let q = format!(
+                    "SELECT {a}.rid FROM {table} {a} WHERE {a}.pid = {pid} AND {}",
+                    snap(&a)
+                );
+                if *missing {
+                    format!("{col} NOT IN ({q})")
+                } else {
+                    format!("{col} IN ({q})")
+                }
+            }
+            Cond::Chain { param, targets } => {
+                let mut parts = Vec::new();
+                for (target, inner) in targets {
+                    let f = self.alias();
+                    let t = self.alias();
+                    let pid = self.pid(param, None);
+                    let tt = self.bind(target.clone());
+                    let inner_sql = self.cond(inner, target, &format!("{t}.rid"));
+                    parts.push(format!(
+                        "SELECT {f}.rid FROM ix_reference {f} JOIN search_resource {t} \
+                         ON {t}.type = {f}.target_type AND {t}.id = {f}.target_id \
+                         WHERE {f}.pid = {pid} AND {f}.target_type = {tt} AND {} AND {inner_sql}",
+                        snap(&f)
+                    ));
+                }
+                format!("{col} IN ({})", parts.join(" UNION "))
+            }
+            Cond::Has {
+                source_type,
+                param,
+                inner,
+            } => {
+                let f = self.alias();
+                let t = self.alias();
+                let pid = self.pid(param, None);
+                let tt = self.bind(resource_type.to_string());
+                let inner_sql = self.cond(inner, source_type, &format!("{f}.rid"));
+                format!(
+                    "{col} IN (SELECT {t}.rid FROM ix_reference {f} JOIN search_resource {t} \
+                     ON {t}.type = {f}.target_type AND {t}.id = {f}.target_id \
+                     WHERE {f}.pid = {pid} AND {f}.target_type = {tt} AND {} AND {inner_sql})",
+                    snap(&f)
+                )
+            }
+            Cond::Any(conds) => {
+                let parts: Vec<String> = conds
+                    .iter()
+                    .map(|c| self.cond(c, resource_type, col))
+                    .collect();
+                if parts.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("({})", parts.join(" OR "))
+                }
+            }
+        }
+    }
+
+    /// `SELECT rid FROM …` of the rows of `param` (component `component`) that pass `test`.
+    fn test_query(&mut self, param: &Param, component: Option<usize>, test: &Test) -> String {
+        if let Test::Composite(tests) = test {
+            return self.composite(param, tests);
+        }
+        let a = self.alias();
+        let (table, pid) = match test {
+            Test::Reference(RefTarget::Identifier { .. }) => {
+                ("ix_token", self.pid(param, component))
+            }
+            _ => (table_of_test(test), self.pid(param, component)),
+        };
+        let w = self.test_where(test, &a);
+        format!(
+            "SELECT {a}.rid FROM {table} {a} WHERE {a}.pid = {pid} AND {} AND {w}",
+            snap(&a)
+        )
+    }
+
+    fn composite(&mut self, param: &Param, tests: &[Test]) -> String {
+        let mut from = String::new();
+        let mut wheres = Vec::new();
+        let mut first = String::new();
+        for (i, test) in tests.iter().enumerate() {
+            let a = self.alias();
+            let pid = self.pid(param, Some(i));
+            let table = table_of_test(test);
+            let w = self.test_where(test, &a);
+            if i == 0 {
+                from = format!("{table} {a}");
+                first = a.clone();
+            } else {
+                from.push_str(&format!(
+                    " JOIN {table} {a} ON {a}.rid = {first}.rid AND {a}.grp = {first}.grp"
+                ));
+            }
+            wheres.push(format!("{a}.pid = {pid} AND {} AND {w}", snap(&a)));
+        }
+        format!(
+            "SELECT {first}.rid FROM {from} WHERE {}",
+            wheres.join(" AND ")
+        )
+    }
+
+    /// The part of the WHERE clause that tests the value columns of alias `a`.
+    fn test_where(&mut self, test: &Test, a: &str) -> String {
+        match test {
+            Test::String { key, mode } => match mode {
+                StringMode::StartsWith => {
+                    let lo = self.bind(key.clone());
+                    let hi = self.bind(normalize::prefix_upper_bound(key));
+                    if key.is_empty() {
+                        "1".to_string()
+                    } else {
+                        format!("{a}.norm >= {lo} AND {a}.norm < {hi}")
+                    }
+                }
+                StringMode::Contains => {
+                    let k = self.bind(key.clone());
+                    format!("instr({a}.norm, {k}) > 0")
+                }
+                StringMode::Exact => {
+                    let n = self.bind(normalize::normalize(key));
+                    let e = self.bind(key.clone());
+                    format!("{a}.norm = {n} AND {a}.exact = {e}")
+                }
+            },
+            Test::Token { system, code } => {
+                let mut w = format!("{a}.kind = {}", TokenKind::Code as i64);
+                if let Some(c) = code {
+                    let c = self.bind(c.clone());
+                    w.push_str(&format!(" AND {a}.code = {c}"));
+                }
+                if let Some(s) = system {
+                    let s = self.bind(s.clone());
+                    w.push_str(&format!(" AND {a}.system = {s}"));
+                }
+                w
+            }
+            Test::TokenText(key) => {
+                let lo = self.bind(key.clone());
+                let hi = self.bind(normalize::prefix_upper_bound(key));
+                format!(
+                    "{a}.kind = {} AND {a}.code >= {lo} AND {a}.code < {hi}",
+                    TokenKind::Text as i64
+                )
+            }
+            Test::OfType {
+                type_system,
+                type_code,
+                value,
+            } => {
+                let v = self.bind(value.clone());
+                let s = self.bind(format!("{type_system}|{type_code}"));
+                format!(
+                    "{a}.kind = {} AND {a}.code = {v} AND {a}.system = {s}",
+                    TokenKind::OfType as i64
+                )
+            }
+            Test::Date(prefix, range) => self.range_test(
+                *prefix,
+                range.lo,
+                range.hi,
+                &format!("{a}.lo"),
+                &format!("{a}.hi"),
+            ),
+            Test::Number(prefix, n) => self.number_test(*prefix, n, a),
+            Test::Quantity {
+                prefix,
+                number,
+                system,
+                code,
+                canonical,
+            } => {
+                let stated = {
+                    let mut w = format!("{a}.kind = {}", QuantityKind::Stated as i64);
+                    if let Some(c) = code {
+                        let c = self.bind(c.clone());
+                        w.push_str(&format!(" AND {a}.code = {c}"));
+                    }
+                    if let Some(s) = system {
+                        let s = self.bind(s.clone());
+                        w.push_str(&format!(" AND {a}.system = {s}"));
+                    }
+                    let n = self.number_test(*prefix, number, a);
+                    format!("({w} AND {n})")
+                };
+                match canonical {
+                    Some((c, unit)) => {
+                        let u = self.bind(unit.to_string());
+                        let c = c.clone().map(|d| Sql::Real(d.to_f64()));
+                        let t = self.render(&c, &format!("{a}.lo"), &format!("{a}.hi"));
+                        format!(
+                            "({stated} OR ({a}.kind = {} AND {a}.code = {u} AND {t}))",
+                            QuantityKind::Canonical as i64
+                        )
+                    }
+                    None => stated,
+                }
+            }
+            Test::Reference(target) => match target {
+                RefTarget::Local { resource_type, id } => {
+                    let i = self.bind(id.clone());
+                    match resource_type {
+                        Some(t) => {
+                            let t = self.bind(t.clone());
+                            format!("{a}.target_id = {i} AND {a}.target_type = {t}")
+                        }
+                        None => format!("{a}.target_id = {i} AND {a}.target_type <> ''"),
+                    }
+                }
+                RefTarget::Url(url) => {
+                    let u = self.bind(url.clone());
+                    format!("{a}.target_id = '' AND {a}.target_type = '' AND {a}.url = {u}")
+                }
+                RefTarget::Identifier { system, value } => self.test_where(
+                    &Test::Token {
+                        system: system.clone(),
+                        code: value.clone(),
+                    },
+                    a,
+                ),
+            },
+            Test::Uri { value, mode } => match mode {
+                UriMode::Exact => {
+                    let v = self.bind(value.clone());
+                    format!("{a}.uri = {v}")
+                }
+                UriMode::Below => {
+                    let lo = self.bind(value.clone());
+                    let hi = self.bind(normalize::prefix_upper_bound(value));
+                    format!("{a}.uri >= {lo} AND {a}.uri < {hi}")
+                }
+                UriMode::Above => {
+                    let list: Vec<String> = uri_prefixes(value)
+                        .into_iter()
+                        .map(|p| self.bind(p))
+                        .collect();
+                    format!("{a}.uri IN ({})", list.join(", "))
+                }
+            },
+            Test::Composite(_) => "0".to_string(),
+        }
+    }
+
+    /// A prefix test of the stored range `[lo_col, hi_col]` (both ends
+    /// inclusive) against a date search range (R4 search.html#prefix; the
+    /// rules are those of [`date::date_condition`]).
+    fn range_test(
+        &mut self,
+        prefix: Prefix,
+        lo: i64,
+        hi: i64,
+        lo_col: &str,
+        hi_col: &str,
+    ) -> String {
+        let now = crate::fhir::instant::now_micros();
+        let c = date::date_condition(prefix, date::DateRange { lo, hi }, now);
+        self.render(&c.map(Sql::Integer), lo_col, hi_col)
+    }
+
+    /// A prefix test of the stored `[lo, hi]` of alias `a` against a number as
+    /// searched (the rules of [`number::number_condition`]).
+    fn number_test(&mut self, prefix: Prefix, n: &NumRange, a: &str) -> String {
+        let c = number::number_condition(prefix, n).map(|d| Sql::Real(d.to_f64()));
+        self.render(&c, &format!("{a}.lo"), &format!("{a}.hi"))
+    }
+
+    /// A condition on a stored range as SQL, its constants bound.
+    fn render(&mut self, c: &Condition<Sql>, lo_col: &str, hi_col: &str) -> String {
+        if c.any_of.is_empty() {
+            return "0".to_string();
+        }
+        let mut ors = Vec::new();
+        for all in &c.any_of {
+            if all.is_empty() {
+                return "1".to_string();
+            }
+            let mut ands = Vec::new();
+            for t in all {
+                let col = match t.column {
+                    Column::Lo => lo_col,
+                    Column::Hi => hi_col,
+                };
+                let v = self.bind(t.value.clone());
+                ands.push(format!("{col} {} {v}", t.op.sql()));
+            }
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        format!("({})", ors.join(" OR "))
+    }
+}
+
+/// The table of a parameter kind.
+pub fn table_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::String => "ix_string",
+        Kind::Token => "ix_token",
+        Kind::Date => "ix_date",
+        Kind::Number => "ix_number",
+        Kind::Quantity => "ix_quantity",
+        Kind::Reference => "ix_reference",
+        Kind::Uri => "ix_uri",
+        Kind::Composite | Kind::Special => "ix_token",
+    }
+}
+
+fn table_of_test(test: &Test) -> &'static str {
+    match test {
+        Test::String { .. } => "ix_string",
+        Test::Token { .. } | Test::TokenText(_) | Test::OfType { .. } => "ix_token",
+        Test::Date(..) => "ix_date",
+        Test::Number(..) => "ix_number",
+        Test::Quantity { .. } => "ix_quantity",
+        Test::Reference(RefTarget::Identifier { .. }) => "ix_token",
+        Test::Reference(_) => "ix_reference",
+        Test::Uri { .. } => "ix_uri",
+        Test::Composite(_) => "ix_token",
+    }
+}
+
+/// `value` and every shorter URI above it along `/`, down to the authority
+/// (`http://a.org/fhir/ValueSet/1` → itself, `http://a.org/fhir/ValueSet`,
+/// `http://a.org/fhir`, `http://a.org`).
+pub fn uri_prefixes(value: &str) -> Vec<String> {
+    let mut out = vec![value.to_string()];
+    let floor = value.find("://").map(|i| i + 3).unwrap_or(0);
+    let mut end = value.len();
+    while let Some(i) = value[..end].rfind('/') {
+        if i < floor || i == 0 {
+            break;
+        }
+        if !value[floor..i].is_empty() {
+            out.push(value[..i].to_string());
+        }
+        end = i;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_prefixes_stop_at_the_authority() {
+        assert_eq!(
+            uri_prefixes("http://acme.org/fhir/ValueSet/123"),
+            vec![
+                "http://acme.org/fhir/ValueSet/123",
+                "http://acme.org/fhir/ValueSet",
+                "http://acme.org/fhir",
+                "http://acme.org"
+            ]
+        );
+        assert_eq!(uri_prefixes("urn:oid:1.2.3"), vec!["urn:oid:1.2.3"]);
+    }
+}
