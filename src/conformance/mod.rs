@@ -11,6 +11,7 @@
 
 mod compare;
 pub mod fhirpath;
+mod search;
 
 use crate::client::Client;
 use crate::config::{Config, Options};
@@ -110,11 +111,99 @@ pub fn run(data: &Path) -> ExitCode {
         "conformance: {} passed, {} failed, {} skipped",
         total.passed, total.failed, total.skipped
     );
-    if total.failed == 0 {
+    let examples = data.join("fhir-r4/examples");
+    let search_ok = match files_of(&examples) {
+        Some(cases) => runtime.block_on(search_suite(cases)),
+        None => {
+            println!(
+                "conformance: search: skipped, {} is absent",
+                examples.display()
+            );
+            true
+        }
+    };
+    let fhirpath_ok = match fhirpath::run(data) {
+        Ok(score) => {
+            println!("{score}");
+            score.target_met()
+        }
+        Err(e) => {
+            println!("fhirpath: skipped: {e}");
+            true
+        }
+    };
+    if total.failed == 0 && search_ok && fhirpath_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The search section (see [`search`]): stores every JSON example with its own
+/// id, then finds each by each of its own values. True when none failed.
+async fn search_suite(cases: Vec<Case>) -> bool {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!(
+        "hemolink-conformance-search-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = Options {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.clone()),
+        max_body_size: Some("256MiB".into()),
+        ..Options::default()
+    };
+    let server = match Config::resolve(options) {
+        Ok(config) => crate::server::start(config, false).await,
+        Err(e) => Err(e),
+    };
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            println!("conformance: search: cannot start a server: {e}");
+            return false;
+        }
+    };
+    let base = server.config.base_url.clone();
+    let mut tally = search::Tally::default();
+    let mut stored = Vec::new();
+    if let Ok(mut client) = Client::connect(server.addr).await {
+        for case in cases.iter().filter(|c| c.name.ends_with(".json")) {
+            let Ok(resource) = json::parse(&case.bytes, 128) else {
+                continue;
+            };
+            let (Some(t), Some(id)) = (resource["resourceType"].as_str(), resource["id"].as_str())
+            else {
+                continue;
+            };
+            let path = format!("/{t}/{id}");
+            let headers = [("content-type", "application/fhir+json")];
+            if let Ok(r) = client
+                .send(Method::PUT, &path, &headers, case.bytes.clone())
+                .await
+                && r.status.is_success()
+            {
+                stored.push(resource);
+            }
+        }
+        for resource in &stored {
+            search::check(&mut client, &base, resource, &mut tally).await;
+        }
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    for f in &tally.failures {
+        println!("  FAIL search {f}");
+    }
+    println!(
+        "conformance: search over {} examples: {} passed, {} failed ({:.1} s)",
+        stored.len(),
+        tally.passed,
+        tally.failed,
+        started.elapsed().as_secs_f64()
+    );
+    tally.failed == 0 && !stored.is_empty()
 }
 
 /// The JSON and XML files of a folder, sorted, or `None` if it does not exist.

@@ -118,7 +118,7 @@ impl Sink<'_> {
         match (kind, v) {
             (Kind::Token, SystemValue::Boolean(b)) => self.token("", &b.to_string()),
             (Kind::Token | Kind::String | Kind::Uri, SystemValue::String(s)) => {
-                self.primitive(kind, s, "string")
+                self.primitive(kind, s)
             }
             (Kind::Number, SystemValue::Integer(i)) => self.number(&i.to_string()),
             (Kind::Number, SystemValue::Decimal(d)) => self.number(&d.to_string()),
@@ -131,31 +131,25 @@ impl Sink<'_> {
 
     fn node(&mut self, kind: Kind, value: &Value, type_name: &str) {
         match value {
-            Value::String(s) => self.primitive(kind, s, type_name),
+            Value::String(s) => self.primitive(kind, s),
             Value::Bool(b) if kind == Kind::Token => self.token("", &b.to_string()),
             Value::Number(n) if kind == Kind::Number => self.number(&n.to_string()),
             Value::Number(n) if kind == Kind::Token || kind == Kind::String => {
-                self.primitive(kind, &n.to_string(), type_name)
+                self.primitive(kind, &n.to_string())
             }
             Value::Object(_) => self.complex(kind, value, type_name),
             _ => {}
         }
     }
 
-    fn primitive(&mut self, kind: Kind, s: &str, type_name: &str) {
+    fn primitive(&mut self, kind: Kind, s: &str) {
         match kind {
             Kind::String => self.string(s),
             Kind::Token => self.token("", s),
             Kind::Uri => self.push(Indexed::Uri(s.to_string())),
             Kind::Date => self.date(s),
             Kind::Number => self.number(s),
-            Kind::Reference => {
-                if matches!(type_name, "canonical" | "uri" | "url") {
-                    self.push(Indexed::Url(s.to_string()));
-                } else {
-                    self.reference_text(s);
-                }
-            }
+            Kind::Reference => self.reference_text(s),
             Kind::Quantity | Kind::Composite | Kind::Special => {}
         }
     }

@@ -7,6 +7,7 @@
 use crate::search::entry::{QuantityKind, TokenKind};
 use crate::search::query::*;
 use crate::search::registry::{Kind, Param};
+use crate::search::value::decimal::Decimal;
 use crate::search::value::number::NumRange;
 use crate::search::value::prefix::{Column, Condition, Prefix};
 use crate::search::value::{date, normalize, number};
@@ -274,7 +275,7 @@ impl<'p> Builder<'p> {
                 match canonical {
                     Some((c, unit)) => {
                         let u = self.bind(unit.to_string());
-                        let c = c.clone().map(|d| Sql::Real(d.to_f64()));
+                        let c = to_real(c);
                         let t = self.render(&c, &format!("{a}.lo"), &format!("{a}.hi"));
                         format!(
                             "({stated} OR ({a}.kind = {} AND {a}.code = {u} AND {t}))",
@@ -348,7 +349,7 @@ impl<'p> Builder<'p> {
     /// A prefix test of the stored `[lo, hi]` of alias `a` against a number as
     /// searched (the rules of [`number::number_condition`]).
     fn number_test(&mut self, prefix: Prefix, n: &NumRange, a: &str) -> String {
-        let c = number::number_condition(prefix, n).map(|d| Sql::Real(d.to_f64()));
+        let c = to_real(&number::number_condition(prefix, n));
         self.render(&c, &format!("{a}.lo"), &format!("{a}.hi"))
     }
 
@@ -375,6 +376,13 @@ impl<'p> Builder<'p> {
         }
         format!("({})", ors.join(" OR "))
     }
+}
+
+/// A condition on exact decimals as one on the `REAL` columns the values are
+/// stored in (rounding is monotonic, so the two agree whenever the stored value
+/// and a bound differ within the first 15 significant digits).
+fn to_real(c: &Condition<Decimal>) -> Condition<Sql> {
+    c.clone().map(|d| Sql::Real(d.to_f64()))
 }
 
 /// The table of a parameter kind.
