@@ -82,9 +82,11 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 10000;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;",
     )
     .map_err(backend)?;
+    conn.set_prepared_statement_cache_capacity(128);
     let sync: i64 = conn
         .query_row("PRAGMA synchronous", [], |r| r.get(0))
         .map_err(backend)?;
@@ -125,6 +127,7 @@ impl SqliteStore {
         let pids = {
             let tx = conn.transaction().map_err(backend)?;
             let pids = index::sync_params(&tx, crate::search::registry::registry())?;
+            reindex::stamp_if_empty(&tx)?;
             tx.commit().map_err(backend)?;
             pids
         };

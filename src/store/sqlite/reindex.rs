@@ -13,6 +13,28 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Resources per transaction.
 const BATCH: i64 = 1000;
 
+/// Records the registry's fingerprint in a store that holds no resource yet
+/// (its index is trivially up to date), so that the first start after
+/// `hemolink generate` or a fresh directory does not reindex.
+pub fn stamp_if_empty(conn: &Connection) -> Result<(), StoreError> {
+    let empty: bool = conn
+        .query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM resource_current)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if empty {
+        conn.execute(
+            "INSERT INTO search_meta (key, value) VALUES ('registry', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [fingerprint()],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// Reindexes (when stale, with `only_if_stale`); the count of resources indexed.
 pub fn run(
     conn: &mut Connection,

@@ -77,26 +77,26 @@ const MIGRATIONS: &[&str] = &[
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, norm, exact, rid, grp, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_string_by_rid ON ix_string (rid, until);
+    CREATE INDEX ix_string_by_rid ON ix_string (rid, pid, until);
     CREATE TABLE ix_token (
         pid INTEGER NOT NULL, kind INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, kind, code, system, rid, grp, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_token_by_rid ON ix_token (rid, until);
+    CREATE INDEX ix_token_by_rid ON ix_token (rid, pid, until);
     CREATE TABLE ix_date (
         pid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, lo, hi, rid, grp, seq)
     ) WITHOUT ROWID;
     CREATE INDEX ix_date_by_hi ON ix_date (pid, hi);
-    CREATE INDEX ix_date_by_rid ON ix_date (rid, until);
+    CREATE INDEX ix_date_by_rid ON ix_date (rid, pid, until);
     CREATE TABLE ix_number (
         pid INTEGER NOT NULL, value REAL NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, value, lo, hi, rid, grp, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_number_by_rid ON ix_number (rid, until);
+    CREATE INDEX ix_number_by_rid ON ix_number (rid, pid, until);
     CREATE TABLE ix_quantity (
         pid INTEGER NOT NULL, kind INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
         value REAL NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL,
@@ -104,20 +104,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pid, kind, code, system, value, lo, hi, rid, grp, seq)
     ) WITHOUT ROWID;
     CREATE INDEX ix_quantity_by_value ON ix_quantity (pid, value);
-    CREATE INDEX ix_quantity_by_rid ON ix_quantity (rid, until);
+    CREATE INDEX ix_quantity_by_rid ON ix_quantity (rid, pid, until);
     CREATE TABLE ix_reference (
         pid INTEGER NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL,
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, target_id, target_type, url, rid, grp, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_reference_by_rid ON ix_reference (rid, until);
+    CREATE INDEX ix_reference_by_rid ON ix_reference (rid, pid, until);
     CREATE INDEX ix_reference_by_target ON ix_reference (target_type, target_id);
     CREATE TABLE ix_uri (
         pid INTEGER NOT NULL, uri TEXT NOT NULL,
         rid INTEGER NOT NULL, grp INTEGER NOT NULL, seq INTEGER NOT NULL, until INTEGER NOT NULL,
         PRIMARY KEY (pid, uri, rid, grp, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_uri_by_rid ON ix_uri (rid, until);
+    CREATE INDEX ix_uri_by_rid ON ix_uri (rid, pid, until);
     CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     DROP TABLE resource_identifier;  -- conditional operations now use the search index
     "#,

@@ -12,7 +12,7 @@ use crate::search::registry::Kind;
 use crate::store::{SearchPage, StoreError, Version};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params_from_iter};
-use sql::{Builder, snap, table_of};
+use sql::{Builder, drives, snap, table_of};
 use std::collections::HashSet;
 
 /// Runs `search` on `conn` in a read transaction of its own; `pids` are the
@@ -138,11 +138,28 @@ fn matches_sql(b: &mut Builder<'_>, search: &Search) -> String {
             " FROM ix_resource r WHERE r.type = {t} AND {}",
             snap("r")
         ));
-        for clause in &branch.clauses {
+        // One clause that picks its resources from an index drives the
+        // search (`r.rid IN (…)`); every other clause is checked per candidate.
+        let driver = branch
+            .clauses
+            .iter()
+            .position(|c| c.0.iter().all(drives))
+            .or(if branch.clauses.is_empty() {
+                None
+            } else {
+                Some(0)
+            });
+        for (ci, clause) in branch.clauses.iter().enumerate() {
             let parts: Vec<String> = clause
                 .0
                 .iter()
-                .map(|c| b.cond(c, &branch.resource_type, "r.rid"))
+                .map(|c| {
+                    if Some(ci) == driver {
+                        b.cond(c, &branch.resource_type, "r.rid")
+                    } else {
+                        b.check(c, &branch.resource_type, "r.rid")
+                    }
+                })
                 .collect();
             if parts.is_empty() {
                 sql.push_str(" AND 0");

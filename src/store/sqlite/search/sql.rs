@@ -105,10 +105,13 @@ impl<'p> Builder<'p> {
                     let pid = self.pid(param, None);
                     let tt = self.bind(target.clone());
                     let inner_sql = self.cond(inner, target, &format!("{t}.rid"));
+                    // From the targets that meet the inner condition to the
+                    // references to them (the key of ix_reference starts with
+                    // pid, target_id, target_type).
                     parts.push(format!(
-                        "SELECT {f}.rid FROM ix_reference {f} JOIN search_resource {t} \
-                         ON {t}.type = {f}.target_type AND {t}.id = {f}.target_id \
-                         WHERE {f}.pid = {pid} AND {f}.target_type = {tt} AND {} AND {inner_sql}",
+                        "SELECT {f}.rid FROM search_resource {t} CROSS JOIN ix_reference {f} \
+                         ON {f}.pid = {pid} AND {f}.target_id = {t}.id AND {f}.target_type = {t}.type \
+                         WHERE {t}.type = {tt} AND {inner_sql} AND {}",
                         snap(&f)
                     ));
                 }
@@ -124,10 +127,12 @@ impl<'p> Builder<'p> {
                 let pid = self.pid(param, None);
                 let tt = self.bind(resource_type.to_string());
                 let inner_sql = self.cond(inner, source_type, &format!("{f}.rid"));
+                // From the sources that meet the inner condition, through
+                // their references (by rid and pid), to the targets.
                 format!(
-                    "{col} IN (SELECT {t}.rid FROM ix_reference {f} JOIN search_resource {t} \
+                    "{col} IN (SELECT {t}.rid FROM ix_reference {f} CROSS JOIN search_resource {t} \
                      ON {t}.type = {f}.target_type AND {t}.id = {f}.target_id \
-                     WHERE {f}.pid = {pid} AND {f}.target_type = {tt} AND {} AND {inner_sql})",
+                     WHERE {inner_sql} AND {f}.pid = {pid} AND {f}.target_type = {tt} AND {})",
                     snap(&f)
                 )
             }
@@ -143,6 +148,74 @@ impl<'p> Builder<'p> {
                 }
             }
         }
+    }
+
+    /// The condition as a test of the one resource `col` (a correlated
+    /// subquery over the `(rid, pid)` index of a table), for the clauses that
+    /// do not drive the search: each costs a few lookups per candidate rather
+    /// than a scan of every value of its parameter.
+    pub fn check(&mut self, c: &Cond, resource_type: &str, col: &str) -> String {
+        match c {
+            Cond::Index { param, test } => format!("EXISTS ({})", self.probe(param, test, col)),
+            Cond::Not { param, test } => format!("NOT EXISTS ({})", self.probe(param, test, col)),
+            Cond::Missing { param, missing } => {
+                let table = table_of(param.kind);
+                let comp = (param.kind == Kind::Composite).then_some(0);
+                let pid = self.pid(param, comp);
+                let a = self.alias();
+                let q = format!(
+                    "SELECT 1 FROM {table} {a} WHERE {a}.rid = {col} AND {a}.pid = {pid} AND {}",
+                    snap(&a)
+                );
+                if *missing {
+                    format!("NOT EXISTS ({q})")
+                } else {
+                    format!("EXISTS ({q})")
+                }
+            }
+            Cond::LastUpdated(prefix, range) => {
+                let a = self.alias();
+                let test = self.range_test(
+                    *prefix,
+                    range.lo,
+                    range.hi,
+                    &format!("{a}.last_updated"),
+                    &format!("{a}.last_updated"),
+                );
+                format!(
+                    "EXISTS (SELECT 1 FROM ix_resource {a} WHERE {a}.rid = {col} AND {} AND {test})",
+                    snap(&a)
+                )
+            }
+            Cond::Any(conds) => {
+                let parts: Vec<String> = conds
+                    .iter()
+                    .map(|c| self.check(c, resource_type, col))
+                    .collect();
+                if parts.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("({})", parts.join(" OR "))
+                }
+            }
+            Cond::Id(_) | Cond::Chain { .. } | Cond::Has { .. } => self.cond(c, resource_type, col),
+        }
+    }
+
+    /// `SELECT 1 FROM …` of the rows of `param` of the resource `col` that pass `test`.
+    fn probe(&mut self, param: &Param, test: &Test, col: &str) -> String {
+        if let Test::Composite(tests) = test {
+            let q = self.composite(param, tests);
+            return format!("{q} AND {}", composite_rid(&q, col));
+        }
+        let a = self.alias();
+        let table = table_of_test(test);
+        let pid = self.pid(param, None);
+        let w = self.test_where(test, &a);
+        format!(
+            "SELECT 1 FROM {table} {a} WHERE {a}.rid = {col} AND {a}.pid = {pid} AND {} AND {w}",
+            snap(&a)
+        )
     }
 
     /// `SELECT rid FROM …` of the rows of `param` (component `component`) that pass `test`.
@@ -383,6 +456,38 @@ impl<'p> Builder<'p> {
 /// and a bound differ within the first 15 significant digits).
 fn to_real(c: &Condition<Decimal>) -> Condition<Sql> {
     c.clone().map(|d| Sql::Real(d.to_f64()))
+}
+
+/// The condition tying a composite query (`SELECT aN.rid FROM …`) to the
+/// resource `col`.
+fn composite_rid(query: &str, col: &str) -> String {
+    let first = query
+        .strip_prefix("SELECT ")
+        .and_then(|q| q.split_whitespace().next())
+        .unwrap_or("rid");
+    format!("{first} = {col}")
+}
+
+/// Whether a condition picks few resources straight from an index (an
+/// equality, a prefix, a join): such a clause drives a search; the others
+/// are checked per candidate.
+pub fn drives(c: &Cond) -> bool {
+    match c {
+        Cond::Id(_) | Cond::Chain { .. } | Cond::Has { .. } => true,
+        Cond::Index { test, .. } => match test {
+            Test::String { key, mode } => *mode != StringMode::Contains && !key.is_empty(),
+            Test::Token { code, .. } => code.is_some(),
+            Test::TokenText(key) => !key.is_empty(),
+            Test::OfType { .. } | Test::Reference(_) => true,
+            Test::Uri { mode, .. } => *mode != UriMode::Below,
+            Test::Composite(tests) => {
+                matches!(tests.first(), Some(Test::Token { code: Some(_), .. }))
+            }
+            Test::Date(..) | Test::Number(..) | Test::Quantity { .. } => false,
+        },
+        Cond::Any(conds) => !conds.is_empty() && conds.iter().all(drives),
+        Cond::Not { .. } | Cond::Missing { .. } | Cond::LastUpdated(..) => false,
+    }
 }
 
 /// The table of a parameter kind.
