@@ -76,6 +76,7 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
         config: config.clone(),
         gate: Gate::new(Policy::AllowAll),
         ready: AtomicBool::new(true),
+        capability: std::sync::OnceLock::new(),
     });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, tls, state, stopped));

@@ -141,8 +141,10 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
             ),
         ));
     }
-    let statement = capability_statement(&state.config.base_url, state.config.multiple_delete);
-    let mut r = response::value_response(StatusCode::OK, &statement, &fhir)?;
+    let statement = state.capability.get_or_init(|| {
+        capability_statement(&state.config.base_url, state.config.multiple_delete)
+    });
+    let mut r = response::value_response(StatusCode::OK, statement, &fhir)?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&statement.to_string(), &mut hasher);
     let tag = format!("W/\"{:016x}\"", std::hash::Hasher::finish(&hasher));

@@ -34,6 +34,9 @@ pub struct AppState {
     pub gate: Gate,
     /// False once shutdown has begun (`/ready` then answers 503).
     pub ready: AtomicBool,
+    /// The CapabilityStatement, built on first request (it lists some 2,800
+    /// search parameters and their include targets).
+    pub capability: std::sync::OnceLock<serde_json::Value>,
 }
 
 pub type Shared = Arc<AppState>;
