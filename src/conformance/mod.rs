@@ -148,16 +148,7 @@ async fn search_suite(cases: Vec<Case>) -> bool {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let options = Options {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.clone()),
-        max_body_size: Some("256MiB".into()),
-        ..Options::default()
-    };
-    let server = match Config::resolve(options) {
-        Ok(config) => crate::server::start(config, false).await,
-        Err(e) => Err(e),
-    };
+    let server = start_server(&dir).await;
     let server = match server {
         Ok(s) => s,
         Err(e) => {
@@ -206,6 +197,17 @@ async fn search_suite(cases: Vec<Case>) -> bool {
     tally.failed == 0 && !stored.is_empty()
 }
 
+/// An in-process server on an ephemeral port with its store in `dir`.
+async fn start_server(dir: &Path) -> Result<crate::server::Running, String> {
+    let options = Options {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.to_path_buf()),
+        max_body_size: Some("256MiB".into()),
+        ..Options::default()
+    };
+    crate::server::start(Config::resolve(options)?, false).await
+}
+
 /// The JSON and XML files of a folder, sorted, or `None` if it does not exist.
 fn files_of(dir: &Path) -> Option<Vec<Case>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -237,16 +239,7 @@ async fn suite(name: &str, cases: Vec<Case>, total: &mut Tally) {
         total.passed + total.failed + total.skipped
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let options = Options {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.clone()),
-        max_body_size: Some("256MiB".into()),
-        ..Options::default()
-    };
-    let server = match Config::resolve(options) {
-        Ok(config) => crate::server::start(config, false).await,
-        Err(e) => Err(e),
-    };
+    let server = start_server(&dir).await;
     let server = match server {
         Ok(s) => s,
         Err(e) => {

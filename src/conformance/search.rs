@@ -17,6 +17,7 @@
 
 use crate::client::Client;
 use crate::fhir::instant::format_instant;
+use crate::fhir::rest::request::percent_encode as encode;
 use crate::search::entry::{Entry, TokenKind, Value as Indexed};
 use crate::search::extract::extract;
 use crate::search::registry::{Kind, Param, registry};
@@ -244,19 +245,6 @@ fn escape(s: &str) -> String {
             out.push('\\');
         }
         out.push(c);
-    }
-    out
-}
-
-/// Percent-encoding of a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
     }
     out
 }

@@ -3,6 +3,7 @@
 
 pub mod model;
 
+pub mod calendar;
 pub mod error;
 pub mod instant;
 pub mod json;

@@ -90,6 +90,28 @@ impl Expression {
         resource: &'a Value,
         env: &Environment,
     ) -> Result<Vec<Item<'a>>, Error> {
+        self.run(None, resource, env)
+    }
+
+    /// Evaluates the expression with `item` as its context (`$this`) and
+    /// `resource` as `%resource`: what a composite search parameter's
+    /// components do, relative to each element its own expression selects.
+    pub fn evaluate_item<'a>(
+        &self,
+        item: &Item<'a>,
+        resource: &'a Value,
+        env: &Environment,
+    ) -> Result<Vec<Item<'a>>, Error> {
+        self.run(Some(item.clone()), resource, env)
+    }
+
+    /// Evaluates with `this` as the context (the resource when `None`).
+    fn run<'a>(
+        &self,
+        this: Option<Item<'a>>,
+        resource: &'a Value,
+        env: &Environment,
+    ) -> Result<Vec<Item<'a>>, Error> {
         let root = (!resource.is_null()).then(|| {
             let (type_name, shape) = navigate::resource_type(resource);
             Item::Node {
@@ -105,37 +127,7 @@ impl Expression {
             clock: Default::default(),
         };
         let scope = eval::Scope {
-            this: root,
-            ..Default::default()
-        };
-        evaluator.eval(&self.root, &scope)
-    }
-
-    /// Evaluates the expression with `item` as its context (`$this`) and
-    /// `resource` as `%resource`: what a composite search parameter's
-    /// components do, relative to each element its own expression selects.
-    pub fn evaluate_item<'a>(
-        &self,
-        item: &Item<'a>,
-        resource: &'a Value,
-        env: &Environment,
-    ) -> Result<Vec<Item<'a>>, Error> {
-        let root = (!resource.is_null()).then(|| {
-            let (type_name, shape) = navigate::resource_type(resource);
-            Item::Node {
-                value: resource,
-                extension: None,
-                type_name,
-                shape,
-            }
-        });
-        let evaluator = eval::Evaluator {
-            env,
-            root,
-            clock: Default::default(),
-        };
-        let scope = eval::Scope {
-            this: Some(item.clone()),
+            this: this.or(root),
             ..Default::default()
         };
         evaluator.eval(&self.root, &scope)

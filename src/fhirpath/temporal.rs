@@ -3,6 +3,7 @@
 //! empty when precisions differ, time-zone normalisation, calendar arithmetic
 //! with durations, and the text form (`toString()`).
 
+use crate::fhir::calendar;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -72,41 +73,17 @@ pub struct Temporal {
     pub zulu: bool,
 }
 
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
 fn days_in_month(y: i32, m: u8) -> u8 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    calendar::days_in_month(i64::from(y), i64::from(m)) as u8
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
-    let y = i64::from(y) - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    calendar::days_from_civil(i64::from(y), i64::from(m), i64::from(d))
 }
 
-/// The civil date of a day count since 1970-01-01.
 fn civil_from_days(z: i64) -> (i64, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let (y, m, d) = calendar::civil_from_days(z);
+    (y, m as u8, d as u8)
 }
 
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;

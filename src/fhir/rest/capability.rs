@@ -141,9 +141,9 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
             ),
         ));
     }
-    let statement = state.capability.get_or_init(|| {
-        capability_statement(&state.config.base_url, state.config.multiple_delete)
-    });
+    let statement = state
+        .capability
+        .get_or_init(|| capability_statement(&state.config.base_url, state.config.multiple_delete));
     let mut r = response::value_response(StatusCode::OK, statement, &fhir)?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&statement.to_string(), &mut hasher);

@@ -8,7 +8,7 @@ mod capability;
 pub mod format;
 mod history;
 mod instance;
-mod request;
+pub mod request;
 mod response;
 mod search;
 

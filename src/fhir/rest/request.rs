@@ -44,6 +44,20 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Percent-encodes a query component: everything but ASCII letters, digits
+/// and `-._~` (RFC 3986 unreserved).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The decoded `name=value` pairs of a query string, in order.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     query

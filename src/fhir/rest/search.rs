@@ -8,7 +8,7 @@
 
 use super::Shared;
 use super::instance::{check_id, resource_type, store_error};
-use super::request::{Fhir, Summary, query_pairs};
+use super::request::{Fhir, Summary, percent_encode as encode, query_pairs};
 use super::response;
 use crate::auth::{Access, Interaction};
 use crate::fhir::error::FhirError;
@@ -374,16 +374,4 @@ fn encode_query(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:,|$*/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

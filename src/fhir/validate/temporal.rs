@@ -55,19 +55,6 @@ pub(super) fn check_time(s: &str) -> Result<(), Why> {
     c.end("expected hh:mm:ss (a time of day has no time zone)")
 }
 
-fn is_leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// A position in the text being read.
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -185,4 +172,9 @@ impl<'a> Cursor<'a> {
         }
         Ok(())
     }
+}
+
+/// The number of days of a month, in the types this module reads dates in.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    crate::fhir::calendar::days_in_month(i64::from(year), i64::from(month)) as u32
 }

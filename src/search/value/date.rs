@@ -24,6 +24,7 @@
 //!   `±14:00`. Invalid calendar dates (February 30th, month 13) are refused.
 
 use super::prefix::{Column, Condition, Op, Prefix, Term};
+use crate::fhir::calendar::{days_from_civil, days_in_month};
 
 /// Microseconds in a second.
 const SECOND: i64 = 1_000_000;
@@ -37,31 +38,6 @@ pub struct DateRange {
     pub lo: i64,
     /// The last microsecond.
     pub hi: i64,
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (the "days from
-/// civil" computation over 400-year eras).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 /// A cursor over the bytes of a date text.

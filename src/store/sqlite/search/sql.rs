@@ -7,6 +7,7 @@
 use crate::search::entry::{QuantityKind, TokenKind};
 use crate::search::query::*;
 use crate::search::registry::{Kind, Param};
+use crate::search::value::date::DateRange;
 use crate::search::value::decimal::Decimal;
 use crate::search::value::number::NumRange;
 use crate::search::value::prefix::{Column, Condition, Prefix};
@@ -61,14 +62,7 @@ impl<'p> Builder<'p> {
                 format!("{col} IN (SELECT rid FROM search_resource WHERE type = {t} AND id = {i})")
             }
             Cond::LastUpdated(prefix, range) => {
-                let a = self.alias();
-                let test = self.range_test(
-                    *prefix,
-                    range.lo,
-                    range.hi,
-                    &format!("{a}.last_updated"),
-                    &format!("{a}.last_updated"),
-                );
+                let (a, test) = self.last_updated(*prefix, range);
                 format!(
                     "{col} IN (SELECT {a}.rid FROM ix_resource {a} WHERE {} AND {test})",
                     snap(&a)
@@ -174,14 +168,7 @@ impl<'p> Builder<'p> {
                 }
             }
             Cond::LastUpdated(prefix, range) => {
-                let a = self.alias();
-                let test = self.range_test(
-                    *prefix,
-                    range.lo,
-                    range.hi,
-                    &format!("{a}.last_updated"),
-                    &format!("{a}.last_updated"),
-                );
+                let (a, test) = self.last_updated(*prefix, range);
                 format!(
                     "EXISTS (SELECT 1 FROM ix_resource {a} WHERE {a}.rid = {col} AND {} AND {test})",
                     snap(&a)
@@ -200,6 +187,15 @@ impl<'p> Builder<'p> {
             }
             Cond::Id(_) | Cond::Chain { .. } | Cond::Has { .. } => self.cond(c, resource_type, col),
         }
+    }
+
+    /// A new alias of `ix_resource` and the test of its `last_updated` (a
+    /// point: both ends of the stored range).
+    fn last_updated(&mut self, prefix: Prefix, range: &DateRange) -> (String, String) {
+        let a = self.alias();
+        let col = format!("{a}.last_updated");
+        let test = self.range_test(prefix, range.lo, range.hi, &col, &col);
+        (a, test)
     }
 
     /// `SELECT 1 FROM …` of the rows of `param` of the resource `col` that pass `test`.
