@@ -61,35 +61,14 @@ impl<'p> Builder<'p> {
                 let i = self.bind(id.clone());
                 format!("{col} IN (SELECT rid FROM search_resource WHERE type = {t} AND id = {i})")
             }
-            Cond::LastUpdated(prefix, range) => {
-                let (a, test) = self.last_updated(*prefix, range);
-                format!(
-                    "{col} IN (SELECT {a}.rid FROM ix_resource {a} WHERE {} AND {test})",
-                    snap(&a)
-                )
-            }
             Cond::Index { param, test } => {
                 let q = self.test_query(param, None, test);
                 format!("{col} IN ({q})")
             }
-            Cond::Not { param, test } => {
-                let q = self.test_query(param, None, test);
-                format!("{col} NOT IN ({q})")
-            }
-            Cond::Missing { param, missing } => {
-                let table = table_of(param.kind);
-                let comp = (param.kind == Kind::Composite).then_some(0);
-                let pid = self.pid(param, comp);
-                let a = self.alias();
-                let q = format!(
-                    "SELECT {a}.rid FROM {table} {a} WHERE {a}.pid = {pid} AND {}",
-                    snap(&a)
-                );
-                if *missing {
-                    format!("{col} NOT IN ({q})")
-                } else {
-                    format!("{col} IN ({q})")
-                }
+            // These only ever drive when nothing better does; a check per
+            // candidate of the type is what they cost either way.
+            Cond::LastUpdated(..) | Cond::Not { .. } | Cond::Missing { .. } => {
+                self.check(c, resource_type, col)
             }
             Cond::Chain { param, targets } => {
                 let mut parts = Vec::new();
