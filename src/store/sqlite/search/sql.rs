@@ -109,17 +109,10 @@ impl<'p> Builder<'p> {
                     snap(&f)
                 )
             }
-            Cond::Any(conds) => {
-                let parts: Vec<String> = conds
-                    .iter()
-                    .map(|c| self.cond(c, resource_type, col))
-                    .collect();
-                if parts.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("({})", parts.join(" OR "))
-                }
-            }
+            Cond::Any(conds) => any(conds
+                .iter()
+                .map(|c| self.cond(c, resource_type, col))
+                .collect()),
         }
     }
 
@@ -153,17 +146,10 @@ impl<'p> Builder<'p> {
                     snap(&a)
                 )
             }
-            Cond::Any(conds) => {
-                let parts: Vec<String> = conds
-                    .iter()
-                    .map(|c| self.check(c, resource_type, col))
-                    .collect();
-                if parts.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("({})", parts.join(" OR "))
-                }
-            }
+            Cond::Any(conds) => any(conds
+                .iter()
+                .map(|c| self.check(c, resource_type, col))
+                .collect()),
             Cond::Id(_) | Cond::Chain { .. } | Cond::Has { .. } => self.cond(c, resource_type, col),
         }
     }
@@ -431,6 +417,15 @@ impl<'p> Builder<'p> {
 /// and a bound differ within the first 15 significant digits).
 fn to_real(c: &Condition<Decimal>) -> Condition<Sql> {
     c.clone().map(|d| Sql::Real(d.to_f64()))
+}
+
+/// An OR of conditions (never true when there are none).
+fn any(parts: Vec<String>) -> String {
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        format!("({})", parts.join(" OR "))
+    }
 }
 
 /// The condition tying a composite query (`SELECT aN.rid FROM …`) to the
