@@ -289,11 +289,9 @@ impl Store {
             .into_iter()
             .map(|write| {
                 let entries = match &write {
-                    Write::Create { resource, .. } | Write::Update { resource, .. } => {
-                        let t = resource["resourceType"].as_str().unwrap_or("");
-                        extract(registry(), t, resource, &self.base)
-                    }
-                    Write::UpdateWhere { resource, .. } => {
+                    Write::Create { resource, .. }
+                    | Write::Update { resource, .. }
+                    | Write::UpdateWhere { resource, .. } => {
                         let t = resource["resourceType"].as_str().unwrap_or("");
                         extract(registry(), t, resource, &self.base)
                     }

@@ -117,6 +117,8 @@ pub struct Fhir {
     pub summary: Summary,
     pub elements: Option<Vec<String>>,
     pub prefer: Return,
+    /// `Prefer: handling=strict` (true) or `lenient` (false), if given.
+    pub strict: Option<bool>,
     /// Every other query parameter, decoded, for the handler to check.
     pub params: Vec<(String, String)>,
     pub headers: HeaderMap,
@@ -219,25 +221,37 @@ impl FromRequestParts<Shared> for Fhir {
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-        let prefer = parts
+        let preferences: Vec<&str> = parts
             .headers
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split([',', ';']))
-            .find_map(|p| match p.trim().strip_prefix("return=") {
+            .map(str::trim)
+            .collect();
+        let prefer = preferences
+            .iter()
+            .find_map(|p| match p.strip_prefix("return=") {
                 Some("minimal") => Some(Return::Minimal),
                 Some("OperationOutcome") => Some(Return::OperationOutcome),
                 Some("representation") => Some(Return::Representation),
                 _ => None,
             })
             .unwrap_or(Return::Representation);
+        let strict = preferences
+            .iter()
+            .find_map(|p| match p.strip_prefix("handling=") {
+                Some("strict") => Some(true),
+                Some("lenient") => Some(false),
+                _ => None,
+            });
         Ok(Fhir {
             wanted,
             pretty,
             summary,
             elements,
             prefer,
+            strict,
             params,
             headers: parts.headers.clone(),
         })

@@ -158,21 +158,6 @@ fn with_form(fhir: &Fhir, body: &[u8]) -> Result<Vec<(String, String)>, FhirErro
     Ok(params)
 }
 
-/// Whether the client asked for strict or lenient handling (`Prefer: handling=`).
-fn strict(fhir: &Fhir, default: bool) -> bool {
-    fhir.headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
-        .find_map(|p| match p.trim().strip_prefix("handling=") {
-            Some("strict") => Some(true),
-            Some("lenient") => Some(false),
-            _ => None,
-        })
-        .unwrap_or(default)
-}
-
 fn problems_error(problems: Vec<Problem>) -> FhirError {
     let issues = problems
         .into_iter()
@@ -190,7 +175,7 @@ async fn search(
     mut params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
     let config = &state.config;
-    let strict = strict(fhir, config.strict_search);
+    let strict = fhir.strict.unwrap_or(config.strict_search);
     let (types, path, compartment) = match &scope {
         Scope::Type(t) => (vec![t.clone()], t.clone(), None),
         Scope::System => {

@@ -7,7 +7,8 @@ use super::backend;
 use crate::search::entry::{Entry, Value};
 use crate::search::registry::Registry;
 use crate::store::StoreError;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 /// `until` of a row that is still current.
 pub const OPEN: i64 = i64::MAX;
@@ -137,93 +138,74 @@ pub fn add_entries(
         let Some(&pid) = pids.get(e.slot) else {
             continue;
         };
-        let g = e.group as i64;
-        let done = match &e.value {
-            Value::String { norm, exact } => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_string (pid, norm, exact, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| s.execute(params![pid, norm, exact, rid, g, seq, OPEN])),
-            Value::Token { kind, system, code } => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_token (pid, kind, code, system, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![pid, *kind as i64, code, system, rid, g, seq, OPEN])
-                }),
-            Value::Date { lo, hi } => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_date (pid, lo, hi, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| s.execute(params![pid, lo, hi, rid, g, seq, OPEN])),
-            Value::Number { value, lo, hi } => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_number (pid, value, lo, hi, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut s| s.execute(params![pid, value, lo, hi, rid, g, seq, OPEN])),
-            Value::Quantity {
-                kind,
-                value,
-                lo,
-                hi,
-                system,
-                code,
-            } => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_quantity \
-                     (pid, kind, code, system, value, lo, hi, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        pid,
-                        *kind as i64,
-                        code,
-                        system,
-                        value,
-                        lo,
-                        hi,
-                        rid,
-                        g,
-                        seq,
-                        OPEN
-                    ])
-                }),
-            Value::Local {
-                target_type,
-                target_id,
-            } => reference(conn, pid, target_type, target_id, "", rid, g, seq),
-            Value::Url(url) => reference(conn, pid, "", "", url, rid, g, seq),
-            Value::Uri(uri) => conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO ix_uri (pid, uri, rid, grp, seq, until) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| s.execute(params![pid, uri, rid, g, seq, OPEN])),
-        };
-        done.map_err(backend)?;
+        let (table, columns, mut values) = row(&e.value);
+        values.insert(0, Sql::Integer(pid));
+        values.extend([rid, e.group as i64, seq, OPEN].map(Sql::Integer));
+        let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO {table} (pid, {columns}, rid, grp, seq, until) VALUES ({})",
+            marks.join(", ")
+        ))
+        .and_then(|mut s| s.execute(params_from_iter(values)))
+        .map_err(backend)?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reference(
-    conn: &Connection,
-    pid: i64,
-    target_type: &str,
-    target_id: &str,
-    url: &str,
-    rid: i64,
-    g: i64,
-    seq: i64,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO ix_reference (pid, target_type, target_id, url, rid, grp, seq, until) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut s| s.execute(params![pid, target_type, target_id, url, rid, g, seq, OPEN]))
+/// The table, value columns and values of an index entry.
+fn row(v: &Value) -> (&'static str, &'static str, Vec<Sql>) {
+    let text = |s: &str| Sql::Text(s.to_string());
+    match v {
+        Value::String { norm, exact } => {
+            ("ix_string", "norm, exact", vec![text(norm), text(exact)])
+        }
+        Value::Token { kind, system, code } => (
+            "ix_token",
+            "kind, code, system",
+            vec![Sql::Integer(*kind as i64), text(code), text(system)],
+        ),
+        Value::Date { lo, hi } => (
+            "ix_date",
+            "lo, hi",
+            vec![Sql::Integer(*lo), Sql::Integer(*hi)],
+        ),
+        Value::Number { value, lo, hi } => (
+            "ix_number",
+            "value, lo, hi",
+            vec![Sql::Real(*value), Sql::Real(*lo), Sql::Real(*hi)],
+        ),
+        Value::Quantity {
+            kind,
+            value,
+            lo,
+            hi,
+            system,
+            code,
+        } => (
+            "ix_quantity",
+            "kind, code, system, value, lo, hi",
+            vec![
+                Sql::Integer(*kind as i64),
+                text(code),
+                text(system),
+                Sql::Real(*value),
+                Sql::Real(*lo),
+                Sql::Real(*hi),
+            ],
+        ),
+        Value::Local {
+            target_type,
+            target_id,
+        } => (
+            "ix_reference",
+            "target_type, target_id, url",
+            vec![text(target_type), text(target_id), text("")],
+        ),
+        Value::Url(url) => (
+            "ix_reference",
+            "target_type, target_id, url",
+            vec![text(""), text(""), text(url)],
+        ),
+        Value::Uri(uri) => ("ix_uri", "uri", vec![text(uri)]),
+    }
 }
