@@ -46,6 +46,10 @@ pub struct Options {
     /// Largest page size a client may ask for with _count [default: 1000].
     #[arg(long, global = true, env = "HEMOLINK_MAX_COUNT", value_name = "N")]
     pub max_count: Option<usize>,
+    /// Most resources `_include`/`_revinclude` add to one search page; the rest
+    /// follow in the pages the `next` link leads to [default: 1000].
+    #[arg(long, global = true, env = "HEMOLINK_MAX_INCLUDED", value_name = "N")]
+    pub max_included: Option<usize>,
     /// How a search treats parameters it cannot honour when the client sends no
     /// `Prefer: handling=`: lenient (ignore them and say so in the Bundle) or
     /// strict (400) [default: lenient].
@@ -86,6 +90,7 @@ impl Options {
             max_body_size: self.max_body_size.or(other.max_body_size),
             default_count: self.default_count.or(other.default_count),
             max_count: self.max_count.or(other.max_count),
+            max_included: self.max_included.or(other.max_included),
             search_handling: self.search_handling.or(other.search_handling),
             multiple_delete: self.multiple_delete.or(other.multiple_delete),
             shutdown_timeout: self.shutdown_timeout.or(other.shutdown_timeout),
@@ -115,6 +120,7 @@ pub struct Config {
     pub max_body_size: usize,
     pub default_count: usize,
     pub max_count: usize,
+    pub max_included: usize,
     /// True when searches are strict unless the client asks for lenient.
     pub strict_search: bool,
     /// True when a conditional delete may remove several resources.
@@ -158,6 +164,10 @@ impl Config {
                 "default_count must be between 1 and max_count ({max_count})"
             ));
         }
+        let max_included = o.max_included.unwrap_or(1000);
+        if max_included == 0 {
+            return Err("max_included must be at least 1".to_string());
+        }
         let strict_search = match o.search_handling.as_deref() {
             None | Some("lenient") => false,
             Some("strict") => true,
@@ -183,6 +193,7 @@ impl Config {
             max_body_size,
             default_count,
             max_count,
+            max_included,
             strict_search,
             multiple_delete: o.multiple_delete.unwrap_or(false),
             shutdown_timeout: o.shutdown_timeout.unwrap_or(30),
@@ -311,6 +322,10 @@ mod tests {
         });
         bad(Options {
             log_level: Some("loud".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            max_included: Some(0),
             ..Default::default()
         });
     }

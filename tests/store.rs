@@ -155,6 +155,7 @@ fn condition(t: &str, name: &str, value: &str) -> Search {
     let limits = Limits {
         default_count: 2,
         max_count: 2,
+        max_included: 1,
     };
     let params = [(name.to_string(), value.to_string())];
     parse(

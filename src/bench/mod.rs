@@ -6,6 +6,7 @@
 //! requests/s, p50/p99 latency, commits/s and fsyncs per acknowledged write
 //! (from the server's `/metrics`), start-to-ready time and RSS.
 
+mod fan_in;
 mod load;
 pub mod search;
 
@@ -78,7 +79,9 @@ fn fsync_probe(dir: &Path, seconds: u64) -> std::io::Result<f64> {
     Ok(rate)
 }
 
-fn start_server(data_dir: &Path) -> Result<(ServerProcess, Duration), String> {
+/// Starts `hemolink serve` on `data_dir` (with `extra` arguments) and waits
+/// until it is ready: the process and how long that took.
+fn start_server(data_dir: &Path, extra: &[&str]) -> Result<(ServerProcess, Duration), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut child = Command::new(exe)
@@ -91,6 +94,7 @@ fn start_server(data_dir: &Path) -> Result<(ServerProcess, Duration), String> {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -165,7 +169,7 @@ fn run_inner(args: &BenchArgs, given: Option<PathBuf>) -> Result<(), String> {
         "disk: {fsyncs:.0} fdatasync/s (4 KiB appends, {} s, on the data directory's filesystem)",
         args.fsync_seconds
     ));
-    let (server, ready) = start_server(&data_dir)?;
+    let (server, ready) = start_server(&data_dir, &[])?;
     let pid = server.child.id();
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);

@@ -47,6 +47,15 @@ pub struct SearchArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub patients: Vec<u64>,
+    /// Referrer counts of the fan-in measurement (one Patient that N
+    /// Observations refer to, `_revinclude` walked to the end); 0 skips it.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,10000,100000",
+        value_name = "N,N,…"
+    )]
+    pub fan_in: Vec<u64>,
     /// Seconds each query runs.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -432,14 +441,14 @@ fn facts(plan: &Plan) -> Facts {
 // Talking to the server
 
 /// One page of a searchset Bundle.
-struct Page {
+pub(super) struct Page {
     total: Option<u64>,
-    matches: usize,
-    included: usize,
+    pub(super) matches: usize,
+    pub(super) included: usize,
     /// `effectiveDateTime` of the matches, in order.
     dates: Vec<String>,
     /// The path and query of the `next` link.
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
 /// The path and query of an absolute URL (`http://host:port/a?b` → `/a?b`).
@@ -507,7 +516,7 @@ struct Seen {
 }
 
 /// One GET of a search page.
-async fn get_page(client: &mut Client, path: &str) -> Result<Page, String> {
+pub(super) async fn get_page(client: &mut Client, path: &str) -> Result<Page, String> {
     let accept = [("accept", "application/fhir+json")];
     let r = client.send(Method::GET, path, &accept, "").await?;
     if r.status != StatusCode::OK {
@@ -785,7 +794,7 @@ async fn measure(
 // Data directories
 
 /// Prints a line at once (the run is long; progress should show).
-fn say(s: impl AsRef<str>) {
+pub(super) fn say(s: impl AsRef<str>) {
     println!("{}", s.as_ref());
     let _ = std::io::stdout().flush();
 }
@@ -990,6 +999,7 @@ fn plans_note(dir: &Path) {
     let limits = crate::search::parse::Limits {
         default_count: 50,
         max_count: 1000,
+        max_included: 1000,
     };
     for (t, pairs) in queries {
         let parsed = crate::search::parse::parse(
@@ -1044,7 +1054,7 @@ fn run_size(
     ));
     let db_bytes = dir_bytes(&dir);
     data_line(&data, &facts, db_bytes);
-    let (server, ready): (ServerProcess, Duration) = start_server(&dir)?;
+    let (server, ready): (ServerProcess, Duration) = start_server(&dir, &[])?;
     say(format!("server: ready in {} ms", ready.as_millis()));
     let results = run_queries(rt, args, server.addr, &facts);
     let peak_rss_kb = proc_status_kb(server.child.id(), "VmHWM:").unwrap_or(0);
@@ -1236,7 +1246,6 @@ pub fn run(args: &SearchArgs) -> ExitCode {
     }
 }
 
-/// The whole run; `Ok(false)` when a size failed.
 /// The cost of index extraction alone, in this process on one thread: every
 /// resource of 200 generated patients, extracted 5 times; microseconds per
 /// resource by type, and index entries per resource.
@@ -1279,6 +1288,7 @@ fn extraction_cost() {
     ));
 }
 
+/// The whole run; `Ok(false)` when a size failed.
 fn run_inner(args: &SearchArgs) -> Result<bool, String> {
     let work = args
         .work_dir
@@ -1305,6 +1315,13 @@ fn run_inner(args: &SearchArgs) -> Result<bool, String> {
     }
     sizes_table(&reports);
     comparison(&reports);
+    match super::fan_in::run(&rt, &work, &args.fan_in, args.clients, args.keep) {
+        Ok(walks_ok) => ok &= walks_ok,
+        Err(e) => {
+            ok = false;
+            say(format!("**fan-in failed**: {e}"));
+        }
+    }
     if !args.keep {
         let _ = std::fs::remove_dir(&work);
     }

@@ -4,6 +4,7 @@
 //! Backends execute a `Search` over the entries they stored.
 
 pub mod compartment;
+pub mod cursor;
 pub mod entry;
 pub mod extract;
 pub mod parse;

@@ -4,6 +4,7 @@
 //! error; in lenient handling the parameter is dropped, left out of the `self`
 //! link and named in an OperationOutcome entry.
 
+use super::cursor::decode_cursor;
 use super::query::*;
 use super::registry::{Kind, Param, Registry};
 use super::value::prefix::{Prefix, split_prefix};
@@ -16,6 +17,8 @@ use std::sync::Arc;
 pub struct Limits {
     pub default_count: usize,
     pub max_count: usize,
+    /// Included resources per page (see [`Search::max_included`]).
+    pub max_included: usize,
 }
 
 /// What the parser made of a request.
@@ -67,6 +70,7 @@ pub fn parse(
         count: limits.default_count,
         total: Total::Accurate,
         includes: Vec::new(),
+        max_included: limits.max_included,
         page: None,
     };
     for (name, value) in params {
@@ -678,72 +682,4 @@ pub fn date_value(value: &str) -> Result<(Prefix, date::DateRange), String> {
     let range = date::range(rest)
         .ok_or_else(|| format!("'{rest}' is not a valid date, dateTime or instant"))?;
     Ok((prefix, range))
-}
-
-/// A page link's cursor: `snapshot.rid.direction.total` then the keys, each
-/// tagged by kind, all joined by `~` and URL-safe.
-pub fn encode_cursor(c: &Cursor) -> String {
-    let mut out = format!(
-        "{}~{}~{}~{}",
-        c.snapshot,
-        c.rid,
-        if c.backwards { "b" } else { "f" },
-        c.total.map_or(String::from("-"), |t| t.to_string())
-    );
-    for k in &c.keys {
-        out.push('~');
-        match k {
-            KeyValue::Int(i) => out.push_str(&format!("i{i}")),
-            KeyValue::Real(r) => out.push_str(&format!("r{r:e}")),
-            KeyValue::Text(s) => {
-                out.push('s');
-                for b in s.bytes() {
-                    out.push_str(&format!("{b:02x}"));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The cursor a page link carries, if it is well formed.
-pub fn decode_cursor(text: &str) -> Option<Cursor> {
-    let mut parts = text.split('~');
-    let snapshot = parts.next()?.parse().ok()?;
-    let rid = parts.next()?.parse().ok()?;
-    let backwards = match parts.next()? {
-        "b" => true,
-        "f" => false,
-        _ => return None,
-    };
-    let total = match parts.next()? {
-        "-" => None,
-        t => Some(t.parse().ok()?),
-    };
-    let mut keys = Vec::new();
-    for p in parts {
-        let (tag, rest) = p.split_at_checked(1)?;
-        keys.push(match tag {
-            "i" => KeyValue::Int(rest.parse().ok()?),
-            "r" => KeyValue::Real(rest.parse().ok()?),
-            "s" => {
-                if rest.len() % 2 != 0 || !rest.is_ascii() {
-                    return None;
-                }
-                let bytes = (0..rest.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&rest[i..i + 2], 16).ok())
-                    .collect::<Option<Vec<u8>>>()?;
-                KeyValue::Text(String::from_utf8(bytes).ok()?)
-            }
-            _ => return None,
-        });
-    }
-    Some(Cursor {
-        snapshot,
-        keys,
-        rid,
-        backwards,
-        total,
-    })
 }

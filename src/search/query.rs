@@ -19,6 +19,9 @@ pub struct Search {
     pub count: usize,
     pub total: Total,
     pub includes: Vec<Include>,
+    /// At most this many included resources per page; the walk of a page's
+    /// includes goes on in the pages its `next` link leads to.
+    pub max_included: usize,
     /// Where the page starts; `None` for the first page.
     pub page: Option<Cursor>,
 }
@@ -178,16 +181,49 @@ pub struct Include {
     pub target_type: Option<String>,
 }
 
-/// Where a page starts: the snapshot of the first page, the sort keys and the
-/// `rid` of the last entry of the previous page (or the first of the next, when
-/// going back), and the total counted on the first page.
+/// Where a page starts, as its link carries it: the snapshot of the first page
+/// and the total counted on it, the position of the page's matches, and, on a
+/// page that goes on with another page's included resources, where that walk
+/// stopped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
     pub snapshot: i64,
+    pub total: Option<u64>,
+    /// Where the matches start; `None` from the first match.
+    pub after: Option<Position>,
+    /// Set on a page that carries no matches but the included resources of the
+    /// page whose matches start at `after`, from this point of their walk on.
+    pub includes: Option<Vec<IncludeFrame>>,
+}
+
+/// A position among the matches: the sort keys and `rid` of the last entry of
+/// the previous page (or the first of the next, when going back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
     pub keys: Vec<KeyValue>,
     pub rid: i64,
     pub backwards: bool,
-    pub total: Option<u64>,
+}
+
+/// One level of the walk of included resources (a depth-first walk from each
+/// match of the page, in page order): the resource whose references (or
+/// referrers) are being followed, which `_include` of the search and which of
+/// its parameters, and the last resource taken (`None` before the first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncludeFrame {
+    pub source: i64,
+    pub include: usize,
+    pub param: usize,
+    pub after: Option<IncludeKey>,
+}
+
+/// The order in which one parameter's resources are walked: a target by its
+/// type and id, a referrer by the reference's text and its `rid` (the order of
+/// the index, so that the walk resumes with a range scan).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IncludeKey {
+    Target { resource_type: String, id: String },
+    Referrer { url: String, rid: i64 },
 }
 
 /// The value of one sort key of an entry.

@@ -2,7 +2,7 @@
 //! table): indexing in the unit of work, paging over a snapshot while writes go
 //! on, strict and lenient handling, `POST _search`, `_summary=count`, system
 //! and compartment searches, conditional create, update and delete through the
-//! index, and `hemolink reindex`.
+//! index, `hemolink reindex`, and included resources paged with their matches.
 
 use crate::harness::{Server, start, start_in};
 use serde_json::{Value, json};
@@ -128,6 +128,164 @@ fn previous_links_walk_back_over_the_same_pages() {
     let back = s.get(&link(&back, "previous", &s).unwrap()).json();
     assert_eq!(ids(&back), ids(&p1));
     assert!(link(&back, "previous", &s).is_none());
+}
+
+/// The ids of a page's entries of `mode`, in order.
+fn entries(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["search"]["mode"] == mode)
+                .map(|e| {
+                    let r = &e["resource"];
+                    format!(
+                        "{}/{}",
+                        r["resourceType"].as_str().unwrap(),
+                        r["id"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Follows `next` from `first` to the end: the pages.
+fn all_pages(s: &Server, first: &str, between: &mut dyn FnMut(usize)) -> Vec<Value> {
+    let mut pages = vec![s.get(first).json()];
+    while let Some(url) = link(pages.last().unwrap(), "next", s) {
+        between(pages.len());
+        pages.push(s.get(&url).json());
+        assert!(pages.len() < 200, "the walk does not end");
+    }
+    pages
+}
+
+#[test]
+fn included_resources_are_paged_with_their_matches() {
+    let s = start(&["--max-included", "7"]);
+    s.put_json(
+        "/Organization/org",
+        &json!({"resourceType": "Organization", "id": "org", "name": "Fan club"}),
+    );
+    let mut expected = HashSet::new();
+    for (p, observations) in [("fan0", 30), ("fan1", 0), ("fan2", 12)] {
+        let mut pt = patient(p, "Fan");
+        if p != "fan1" {
+            pt["managingOrganization"] = json!({"reference": "Organization/org"});
+        }
+        s.put_json(&format!("/Patient/{p}"), &pt);
+        for i in 0..observations {
+            // Relative and absolute references sort apart in the index; the
+            // walk must cover both.
+            let reference = if i % 3 == 0 {
+                format!("{}/Patient/{p}", s.base)
+            } else {
+                format!("Patient/{p}")
+            };
+            let id = s.create(&json!({
+                "resourceType": "Observation", "status": "final",
+                "code": {"text": "fan"}, "subject": {"reference": reference}
+            }));
+            expected.insert(format!("Observation/{id}"));
+        }
+    }
+    expected.insert("Organization/org".to_string());
+    let victim = expected
+        .iter()
+        .find(|e| e.starts_with("Observation/"))
+        .unwrap()
+        .clone();
+    let pages = all_pages(
+        &s,
+        "/Patient?family=fan&_sort=_id&_count=2&_revinclude=Observation:subject&_include=Patient:organization",
+        &mut |n| {
+            // Writes between pages change nothing the walk returns: a new
+            // referrer is after the snapshot, a deleted one is still in it.
+            if n == 1 {
+                s.create(&json!({"resourceType": "Observation", "status": "final",
+                    "code": {"text": "late"}, "subject": {"reference": "Patient/fan0"}}));
+                s.delete(&format!("/{victim}"));
+            }
+        },
+    );
+    let matches: Vec<String> = pages.iter().flat_map(|p| entries(p, "match")).collect();
+    assert_eq!(matches, ["Patient/fan0", "Patient/fan1", "Patient/fan2"]);
+    let mut included = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        let inc = entries(page, "include");
+        assert!(inc.len() <= 7, "page {i} holds {} included", inc.len());
+        let unique: HashSet<&String> = inc.iter().collect();
+        assert_eq!(
+            unique.len(),
+            inc.len(),
+            "a page holds a resource twice: {inc:?}"
+        );
+        assert_eq!(page["total"], 3);
+        included.extend(inc);
+    }
+    // Page one: fan0, fan1 and 7 of their 31 includes; four more pages carry
+    // on with them; then fan2 with its 13.
+    assert_eq!(pages.len(), 7, "{pages:#?}");
+    assert!(entries(&pages[1], "match").is_empty());
+    let observations: Vec<&String> = included
+        .iter()
+        .filter(|e| e.starts_with("Observation/"))
+        .collect();
+    let unique: HashSet<&String> = observations.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        observations.len(),
+        "an Observation came twice"
+    );
+    let got: HashSet<String> = included.iter().cloned().collect();
+    assert_eq!(got, expected, "every referrer, nothing else");
+    // The organization comes with each window of matches that refers to it.
+    assert_eq!(
+        included.iter().filter(|e| *e == "Organization/org").count(),
+        2
+    );
+}
+
+#[test]
+fn iterated_includes_page_through_cycles() {
+    let s = start(&["--max-included", "3"]);
+    let member = |id: &str| json!({"reference": format!("Observation/{id}")});
+    let mut members: Vec<Value> = vec![member("c1")];
+    for i in 0..10 {
+        let id = format!("leaf{i}");
+        s.put_json(
+            &format!("/Observation/{id}"),
+            &json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "leaf"}}),
+        );
+        members.push(member(&id));
+    }
+    // c0 → c1 → c2 → c0, and c0 → ten leaves.
+    for (id, has) in [
+        ("c0", members),
+        ("c1", vec![member("c2")]),
+        ("c2", vec![member("c0")]),
+    ] {
+        s.put_json(
+            &format!("/Observation/{id}"),
+            &json!({"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"text": "cycle"}, "hasMember": has}),
+        );
+    }
+    let pages = all_pages(
+        &s,
+        "/Observation?_id=c0&_include:iterate=Observation:has-member",
+        &mut |_| {},
+    );
+    let included: Vec<String> = pages.iter().flat_map(|p| entries(p, "include")).collect();
+    let got: HashSet<&String> = included.iter().collect();
+    let mut want: HashSet<String> = (0..10).map(|i| format!("Observation/leaf{i}")).collect();
+    want.insert("Observation/c1".into());
+    want.insert("Observation/c2".into());
+    assert_eq!(got, want.iter().collect(), "{included:?}");
+    assert!(pages.iter().all(|p| entries(p, "include").len() <= 3));
+    assert_eq!(pages.len(), 4, "12 included, 3 a page");
+    assert_eq!(entries(&pages[0], "match"), ["Observation/c0"]);
 }
 
 #[test]

@@ -16,7 +16,8 @@ use crate::fhir::instant::{format_instant, now_micros};
 use crate::fhir::model::model;
 use crate::fhir::outcome::{Issue, Severity, operation_outcome};
 use crate::search::compartment;
-use crate::search::parse::{Limits, Problem, encode_cursor, parse};
+use crate::search::cursor::encode_cursor;
+use crate::search::parse::{Limits, Problem, parse};
 use crate::search::query::{Clause, Cursor};
 use crate::search::registry::registry;
 use crate::store::Version;
@@ -113,6 +114,7 @@ pub fn condition(
     let limits = Limits {
         default_count: count,
         max_count: count.max(state.config.max_count),
+        max_included: state.config.max_included,
     };
     let mut parsed = parse(
         registry(),
@@ -241,6 +243,7 @@ async fn search(
     let limits = Limits {
         default_count: config.default_count,
         max_count: config.max_count,
+        max_included: config.max_included,
     };
     let mut parsed = parse(
         registry(),

@@ -4,6 +4,7 @@
 //! the included resources, all as of the snapshot, so that paging links stay
 //! valid and exact while writes go on.
 
+mod include;
 mod sql;
 
 use super::{VERSION_COLUMNS, backend, version_row};
@@ -13,7 +14,6 @@ use crate::store::{SearchPage, StoreError, Version};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params_from_iter};
 use sql::{Builder, drives, snap, table_of};
-use std::collections::HashSet;
 
 /// Runs `search` on `conn` in a read transaction of its own; `pids` are the
 /// database numbers of the registry's slots.
@@ -60,68 +60,79 @@ pub fn run_in(conn: &Connection, pids: &[i64], search: &Search) -> Result<Search
             )
         }
     };
-    let mut matches = Vec::new();
-    let mut next = None;
-    let mut previous = None;
-    if search.count > 0 {
-        let backwards = search.page.as_ref().is_some_and(|c| c.backwards);
-        let q = page_sql(&mut b, search, &all);
-        let nkeys = search.sort.len();
-        let mut stmt = conn.prepare(&q).map_err(backend)?;
-        let rows = stmt
-            .query_map(params_from_iter(b.binds.iter()), |r| {
-                let mut keys = Vec::with_capacity(nkeys);
-                for k in 0..nkeys {
-                    keys.push(match r.get::<_, Sql>(2 + k)? {
-                        Sql::Integer(i) => KeyValue::Int(i),
-                        Sql::Real(f) => KeyValue::Real(f),
-                        Sql::Text(s) => KeyValue::Text(s),
-                        _ => KeyValue::Int(i64::MIN),
-                    });
-                }
-                Ok(Hit {
-                    rid: r.get(0)?,
-                    seq: r.get(1)?,
-                    keys,
-                })
+    let mut page = SearchPage {
+        matches: Vec::new(),
+        included: Vec::new(),
+        total,
+        next: None,
+        previous: None,
+    };
+    if search.count == 0 {
+        return Ok(page);
+    }
+    let after = search.page.as_ref().and_then(|c| c.after.clone());
+    let backwards = after.as_ref().is_some_and(|p| p.backwards);
+    let q = page_sql(&mut b, search, &all);
+    let nkeys = search.sort.len();
+    let mut stmt = conn.prepare(&q).map_err(backend)?;
+    let rows = stmt
+        .query_map(params_from_iter(b.binds.iter()), |r| {
+            let mut keys = Vec::with_capacity(nkeys);
+            for k in 0..nkeys {
+                keys.push(match r.get::<_, Sql>(2 + k)? {
+                    Sql::Integer(i) => KeyValue::Int(i),
+                    Sql::Real(f) => KeyValue::Real(f),
+                    Sql::Text(s) => KeyValue::Text(s),
+                    _ => KeyValue::Int(i64::MIN),
+                });
+            }
+            Ok(Hit {
+                rid: r.get(0)?,
+                seq: r.get(1)?,
+                keys,
             })
-            .map_err(backend)?;
-        let mut hits: Vec<Hit> = rows.collect::<Result<_, _>>().map_err(backend)?;
-        let more = hits.len() > search.count;
-        hits.truncate(search.count);
-        if backwards {
-            hits.reverse();
-        }
-        let cursor = |h: &Hit, backwards: bool| Cursor {
-            snapshot,
-            keys: h.keys.clone(),
-            rid: h.rid,
-            backwards,
-            total,
-        };
-        let (has_next, has_previous) = if backwards {
-            (true, more)
-        } else {
-            (more, search.page.is_some())
-        };
-        if has_next {
-            next = hits.last().map(|h| cursor(h, false));
-        }
-        if has_previous {
-            previous = hits.first().map(|h| cursor(h, true));
-        }
+        })
+        .map_err(backend)?;
+    let mut hits: Vec<Hit> = rows.collect::<Result<_, _>>().map_err(backend)?;
+    let more = hits.len() > search.count;
+    hits.truncate(search.count);
+    if backwards {
+        hits.reverse();
+    }
+    let cursor = |after: Option<Position>, includes: Option<Vec<IncludeFrame>>| Cursor {
+        snapshot,
+        total,
+        after,
+        includes,
+    };
+    let position = |h: &Hit, backwards: bool| Position {
+        keys: h.keys.clone(),
+        rid: h.rid,
+        backwards,
+    };
+    let (has_next, has_previous) = if backwards {
+        (true, more)
+    } else {
+        (more, after.is_some())
+    };
+    if has_previous {
+        page.previous = hits.first().map(|h| cursor(Some(position(h, true)), None));
+    }
+    let resume = search.page.as_ref().and_then(|c| c.includes.as_deref());
+    if resume.is_none() {
         for h in &hits {
-            matches.push((h.rid, read_seq(conn, h.seq)?));
+            page.matches.push(read_seq(conn, h.seq)?);
         }
     }
-    let included = includes(conn, pids, snapshot, search, &matches)?;
-    Ok(SearchPage {
-        matches: matches.into_iter().map(|(_, v)| v).collect(),
-        included,
-        total,
-        next,
-        previous,
-    })
+    let roots: Vec<i64> = hits.iter().map(|h| h.rid).collect();
+    let walk = include::walk(conn, pids, snapshot, search, &roots, resume)?;
+    page.included = walk.included;
+    page.next = match walk.stopped {
+        Some(frames) => Some(cursor(after, Some(frames))),
+        None if has_next => hits.last().map(|h| cursor(Some(position(h, false)), None)),
+        None => None,
+    };
+    Ok(page)
 }
 
 /// The SQL selecting `rid, seq, k0, k1, …` of every match, as of the snapshot.
@@ -174,15 +185,16 @@ fn matches_sql(b: &mut Builder<'_>, search: &Search) -> String {
 
 /// The SQL of one page (one row more than the page, to tell whether another follows).
 fn page_sql(b: &mut Builder<'_>, search: &Search, all: &str) -> String {
-    let backwards = search.page.as_ref().is_some_and(|c| c.backwards);
+    let after = search.page.as_ref().and_then(|c| c.after.as_ref());
+    let backwards = after.is_some_and(|p| p.backwards);
     let mut order: Vec<String> = Vec::new();
     for (k, s) in search.sort.iter().enumerate() {
         let desc = s.descending != backwards;
         order.push(format!("k{k} {}", if desc { "DESC" } else { "ASC" }));
     }
     order.push(format!("rid {}", if backwards { "DESC" } else { "ASC" }));
-    let keyset = match &search.page {
-        Some(c) => keyset(b, &search.sort, c),
+    let keyset = match after {
+        Some(p) => keyset(b, &search.sort, p),
         None => "1".to_string(),
     };
     let limit = search.count + 1;
@@ -258,7 +270,7 @@ fn sort_key(b: &mut Builder<'_>, s: &Sort, i: usize) -> String {
 
 /// The keyset condition: rows after the cursor in the sort order (before it
 /// when going backwards).
-fn keyset(b: &mut Builder<'_>, sort: &[Sort], c: &Cursor) -> String {
+fn keyset(b: &mut Builder<'_>, sort: &[Sort], c: &Position) -> String {
     let mut ors = Vec::new();
     let mut equal: Vec<String> = Vec::new();
     for (k, s) in sort.iter().enumerate() {
@@ -293,96 +305,4 @@ fn read_seq(conn: &Connection, seq: i64) -> Result<Version, StoreError> {
     .and_then(|mut s| s.query_row([seq], version_row))
     .map(|(_, v)| v)
     .map_err(backend)
-}
-
-/// The resources `_include` and `_revinclude` bring in for a page's matches
-/// (and, with `:iterate`, for what they bring in), each once.
-fn includes(
-    conn: &Connection,
-    pids: &[i64],
-    snapshot: i64,
-    search: &Search,
-    matches: &[(i64, Version)],
-) -> Result<Vec<Version>, StoreError> {
-    if search.includes.is_empty() || matches.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut seen: HashSet<i64> = matches.iter().map(|(rid, _)| *rid).collect();
-    let mut frontier: Vec<i64> = seen.iter().copied().collect();
-    let mut out = Vec::new();
-    let mut first = true;
-    while !frontier.is_empty() {
-        let mut found = Vec::new();
-        for inc in search.includes.iter().filter(|i| first || i.iterate) {
-            for (rid, seq) in include_step(conn, pids, snapshot, inc, &frontier)? {
-                if seen.insert(rid) {
-                    found.push(rid);
-                    out.push(read_seq(conn, seq)?);
-                }
-            }
-        }
-        first = false;
-        frontier = found;
-    }
-    Ok(out)
-}
-
-/// The (rid, seq) of what one include brings in for the resources `from`.
-fn include_step(
-    conn: &Connection,
-    pids: &[i64],
-    snapshot: i64,
-    inc: &Include,
-    from: &[i64],
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    let b = Builder::new(pids, snapshot);
-    let pid_list: Vec<String> = inc
-        .params
-        .iter()
-        .map(|p| b.pid(p, None).to_string())
-        .collect();
-    let mut out = Vec::new();
-    for chunk in from.chunks(500) {
-        let rids: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let mut bb = Builder::new(pids, snapshot);
-        let (join_rid, filter_rid) = if inc.reverse {
-            ("f.rid", "t.rid")
-        } else {
-            ("t.rid", "f.rid")
-        };
-        let mut q = format!(
-            "SELECT DISTINCT x.rid, x.seq FROM ix_reference f \
-             JOIN search_resource t ON t.type = f.target_type AND t.id = f.target_id \
-             JOIN ix_resource x ON x.rid = {join_rid} AND {} \
-             WHERE f.pid IN ({}) AND {filter_rid} IN ({}) AND {}",
-            snap("x"),
-            pid_list.join(", "),
-            rids.join(", "),
-            snap("f")
-        );
-        if let Some(t) = &inc.target_type {
-            let t = bb.bind(t.clone());
-            q.push_str(&format!(" AND t.type = {t}"));
-        }
-        if inc.reverse {
-            let types: HashSet<&str> = inc
-                .params
-                .iter()
-                .map(|p| p.resource_type.as_str())
-                .collect();
-            let list: Vec<String> = types.into_iter().map(|t| bb.bind(t.to_string())).collect();
-            q.push_str(&format!(" AND x.type IN ({})", list.join(", ")));
-        }
-        q.push_str(" ORDER BY x.rid");
-        let mut stmt = conn.prepare(&q).map_err(backend)?;
-        let rows = stmt
-            .query_map(params_from_iter(bb.binds.iter()), |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(backend)?;
-        for row in rows {
-            out.push(row.map_err(backend)?);
-        }
-    }
-    Ok(out)
 }
