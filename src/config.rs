@@ -40,6 +40,15 @@ pub struct Options {
         value_name = "SIZE"
     )]
     pub max_body_size: Option<String>,
+    /// Largest Bundle posted to the base (batch or transaction), e.g. `512MiB`
+    /// [default: 512MiB].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MAX_BUNDLE_SIZE",
+        value_name = "SIZE"
+    )]
+    pub max_bundle_size: Option<String>,
     /// Page size of history and search when the client gives no _count [default: 50].
     #[arg(long, global = true, env = "HEMOLINK_DEFAULT_COUNT", value_name = "N")]
     pub default_count: Option<usize>,
@@ -88,6 +97,7 @@ impl Options {
             tls_key: self.tls_key.or(other.tls_key),
             insecure: self.insecure.or(other.insecure),
             max_body_size: self.max_body_size.or(other.max_body_size),
+            max_bundle_size: self.max_bundle_size.or(other.max_bundle_size),
             default_count: self.default_count.or(other.default_count),
             max_count: self.max_count.or(other.max_count),
             max_included: self.max_included.or(other.max_included),
@@ -118,6 +128,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub insecure: bool,
     pub max_body_size: usize,
+    pub max_bundle_size: usize,
     pub default_count: usize,
     pub max_count: usize,
     pub max_included: usize,
@@ -157,6 +168,10 @@ impl Config {
             Some(text) => parse_size(&text)?,
             None => 32 << 20,
         };
+        let max_bundle_size = match o.max_bundle_size {
+            Some(text) => parse_size(&text)?,
+            None => 512 << 20,
+        };
         let default_count = o.default_count.unwrap_or(50);
         let max_count = o.max_count.unwrap_or(1000);
         if default_count == 0 || default_count > max_count {
@@ -191,6 +206,7 @@ impl Config {
             tls_key: o.tls_key,
             insecure: o.insecure.unwrap_or(false),
             max_body_size,
+            max_bundle_size,
             default_count,
             max_count,
             max_included,
@@ -283,6 +299,7 @@ mod tests {
         assert_eq!(c.base_url, "http://127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("hemolink-data"));
         assert_eq!(c.max_body_size, 32 << 20);
+        assert_eq!(c.max_bundle_size, 512 << 20);
         assert!(!c.insecure);
     }
 

@@ -102,6 +102,14 @@ pub enum Write {
     /// Conditional delete (http.html#cond-delete): delete what the search
     /// matches; several matches fail unless `multiple`.
     DeleteWhere { condition: Search, multiple: bool },
+    /// Fails the unit of work with [`StoreError::Changed`] unless the search
+    /// matches exactly the resources `expect` (ids of its type, in any order):
+    /// a transaction resolved its conditions before it was written, and this
+    /// makes the commit depend on them still holding.
+    Assert {
+        condition: Search,
+        expect: Vec<String>,
+    },
 }
 
 /// A write with the index entries of the resource it writes (none for a delete).
@@ -124,6 +132,8 @@ pub enum Outcome {
     Deleted(Option<Version>),
     /// The tombstones a conditional delete wrote (none when nothing matched).
     DeletedAll(Vec<Version>),
+    /// An assertion held.
+    Checked,
 }
 
 /// Why a write or read failed.
@@ -137,8 +147,26 @@ pub enum StoreError {
     Invalid(String),
     /// The write clashes with what is stored (message for the client).
     Conflict(String),
+    /// What a unit of work was prepared against changed before it was written
+    /// (an [`Write::Assert`] failed); preparing it again may succeed.
+    Changed(String),
     /// The backend failed (message for the log).
     Backend(String),
+    /// Write number `index` of a unit of work of several writes failed.
+    Write {
+        index: usize,
+        error: Box<StoreError>,
+    },
+}
+
+impl StoreError {
+    /// The error itself, without the position of the write that caused it.
+    pub fn cause(&self) -> &StoreError {
+        match self {
+            StoreError::Write { error, .. } => error.cause(),
+            e => e,
+        }
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -163,8 +191,11 @@ impl std::fmt::Display for StoreError {
                 )
             }
             StoreError::MultipleMatches(n) => write!(f, "the condition matched {n} resources"),
-            StoreError::Invalid(m) | StoreError::Conflict(m) => write!(f, "{m}"),
+            StoreError::Invalid(m) | StoreError::Conflict(m) | StoreError::Changed(m) => {
+                write!(f, "{m}")
+            }
             StoreError::Backend(m) => write!(f, "store failure: {m}"),
+            StoreError::Write { index, error } => write!(f, "write {index}: {error}"),
         }
     }
 }
@@ -295,7 +326,9 @@ impl Store {
                         let t = resource["resourceType"].as_str().unwrap_or("");
                         extract(registry(), t, resource, &self.base)
                     }
-                    Write::Delete { .. } | Write::DeleteWhere { .. } => Vec::new(),
+                    Write::Delete { .. } | Write::DeleteWhere { .. } | Write::Assert { .. } => {
+                        Vec::new()
+                    }
                 };
                 Indexed { write, entries }
             })

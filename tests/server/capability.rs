@@ -4,7 +4,7 @@
 
 use crate::harness::start;
 use hemolink::fhir::sample;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[test]
 fn every_claimed_interaction_works_for_every_type() {
@@ -147,6 +147,16 @@ fn every_claimed_interaction_works_for_every_type() {
             "search-system" => {
                 let b = s.get("/?_type=Patient,Observation&_count=1").json();
                 assert_eq!(b["type"], "searchset", "{b}");
+            }
+            kind @ ("transaction" | "batch") => {
+                let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
+                    {"fullUrl": "urn:uuid:c0ffee00-0000-4000-8000-000000000001",
+                     "resource": {"resourceType": "Basic", "code": {"text": kind}},
+                     "request": {"method": "POST", "url": "Basic"}}
+                ]});
+                let b = s.post_json("/", &bundle).json();
+                assert_eq!(b["type"], format!("{kind}-response"), "{b}");
+                assert_eq!(b["entry"][0]["response"]["status"], "201 Created", "{b}");
             }
             other => panic!("system interaction {other} is not exercised"),
         }

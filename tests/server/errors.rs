@@ -124,13 +124,23 @@ fn statuses_of_the_protocol() {
     );
     assert!(r.text().contains("<OperationOutcome"));
     assert_eq!(s.get("/nowhere/at/all/really").status, 404);
-    let batch = s.request(
-        "POST",
-        "/",
-        &[("Content-Type", "application/fhir+json")],
-        br#"{"resourceType":"Bundle","type":"batch"}"#,
-    );
-    assert_eq!(batch.status, 400, "batch is not supported yet: 400");
+    let post = |body: &[u8]| {
+        s.request(
+            "POST",
+            "/",
+            &[("Content-Type", "application/fhir+json")],
+            body,
+        )
+    };
+    let empty = post(br#"{"resourceType":"Bundle","type":"batch"}"#);
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.json()["type"], "batch-response");
+    assert!(empty.json().get("entry").is_none(), "no empty arrays");
+    let document = post(br#"{"resourceType":"Bundle","type":"document"}"#);
+    assert_eq!(document.status, 400);
+    assert_eq!(document.json()["issue"][0]["expression"][0], "Bundle.type");
+    let not_a_bundle = post(br#"{"resourceType":"Patient"}"#);
+    assert_eq!(not_a_bundle.status, 400);
     let meta = s.get("/metadata");
     assert!(meta.header("etag").is_some_and(|t| t.starts_with("W/")));
     assert_eq!(s.get("/metadata?mode=terminology").status, 400);

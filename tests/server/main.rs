@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod bundle;
 mod capability;
 mod cli;
 mod clients;

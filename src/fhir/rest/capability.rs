@@ -109,9 +109,14 @@ pub fn capability_statement(base_url: &str, multiple_delete: bool) -> Value {
         "format": ["application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: every R4 search parameter with an expression, all modifiers and prefixes of R4, chains, _has, _include/_revinclude (with :iterate), _sort, keyset paging over a snapshot, _total; strict or lenient handling (Prefer: handling). Not supported: _text, _content, _query, _contained, :in/:not-in/:above/:below on tokens. PATCH and batch/transaction are not implemented yet.",
+            "documentation": "Search: every R4 search parameter with an expression, all modifiers and prefixes of R4, chains, _has, _include/_revinclude (with :iterate), _sort, keyset paging over a snapshot, _total; strict or lenient handling (Prefer: handling). Not supported: _text, _content, _query, _contained, :in/:not-in/:above/:below on tokens. Batch and transaction Bundles at the base (any number of entries, a transaction is one unit of work). PATCH is not implemented yet.",
             "resource": resources,
-            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "interaction": [
+                {"code": "transaction"},
+                {"code": "batch"},
+                {"code": "history-system"},
+                {"code": "search-system"},
+            ],
             "searchParam": [
                 {"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"},
                 {"name": "_lastUpdated", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", "type": "date"},

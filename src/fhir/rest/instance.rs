@@ -75,6 +75,10 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 
 /// Maps store failures onto HTTP statuses.
 pub fn store_error(e: StoreError) -> FhirError {
+    let e = match e {
+        StoreError::Write { error, .. } => *error,
+        e => e,
+    };
     match e {
         StoreError::VersionConflict { .. } => {
             FhirError::new(StatusCode::PRECONDITION_FAILED, "conflict", e.to_string())
@@ -84,9 +88,12 @@ pub fn store_error(e: StoreError) -> FhirError {
             "multiple-matches",
             e.to_string(),
         ),
-        StoreError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
+        StoreError::Conflict(m) | StoreError::Changed(m) => {
+            FhirError::new(StatusCode::CONFLICT, "conflict", m)
+        }
         StoreError::Invalid(m) => FhirError::bad_request("invalid", m),
         StoreError::Backend(m) => FhirError::internal("store", m),
+        StoreError::Write { .. } => FhirError::internal("store", e),
     }
 }
 

@@ -4,6 +4,7 @@
 //! the layer in this file turns every error into an OperationOutcome in the
 //! negotiated format.
 
+mod bundle;
 mod capability;
 pub mod format;
 mod history;
@@ -48,7 +49,7 @@ pub fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/", get(search::system_get).post(unsupported_batch))
+        .route("/", get(search::system_get).post(bundle::post))
         .route("/_search", post(search::system_post))
         .route("/_history", get(history::system))
         .route(
@@ -103,14 +104,6 @@ async fn metrics(State(state): State<Shared>) -> Response {
         s.units, s.commits, s.syncs
     );
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
-}
-
-/// http.html#transaction: servers without batch or transaction support SHOULD answer 400.
-async fn unsupported_batch() -> FhirError {
-    FhirError::bad_request(
-        "not-supported",
-        "batch and transaction are not supported by this server",
-    )
 }
 
 async fn not_found() -> FhirError {

@@ -269,67 +269,97 @@ impl FromRequest<Shared> for ResourceBody {
     type Rejection = FhirError;
 
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
-        let limit = state.config.max_body_size;
-        let is_binary = request.uri().path().starts_with("/Binary");
-        let url_id = request.uri().path().split('/').nth(2).map(str::to_string);
-        let url_type = request
-            .uri()
-            .path()
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        let body_type = format::body_type(content_type, is_binary)?;
-        let declared = request
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large(limit));
-        }
-        let bytes = read_limited(request.into_body(), limit).await?;
-        let resource = match body_type {
-            BodyType::Fhir(Syntax::Json) => json::parse(&bytes, MAX_JSON_DEPTH).map_err(|e| {
-                let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
-                let issue = if e.path.is_empty() {
-                    issue
-                } else {
-                    issue.at(format!("{url_type}.{}", e.path))
-                };
-                FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
-            })?,
-            BodyType::Fhir(Syntax::Xml) => xml::from_xml(&bytes)
-                .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?,
-            BodyType::Raw(mime) => {
-                let mut binary = json!({
-                    "resourceType": "Binary",
-                    "contentType": mime,
-                    "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
-                });
-                if let Some(id) = url_id {
-                    binary["id"] = json!(id);
-                }
-                binary
+        let limit = (state.config.max_body_size, "max_body_size");
+        read_resource(request, limit, true).await.map(ResourceBody)
+    }
+}
+
+/// A Bundle posted to the base (batch or transaction), read under its own
+/// limit (`max_bundle_size`), with what validation found in it: a batch
+/// fails only the entries whose resources are invalid.
+pub struct BundleBody(pub Value, pub Vec<Issue>);
+
+impl FromRequest<Shared> for BundleBody {
+    type Rejection = FhirError;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
+        let limit = (state.config.max_bundle_size, "max_bundle_size");
+        let bundle = read_resource(request, limit, false).await?;
+        let issues = validate::validate_resource(&bundle);
+        Ok(BundleBody(bundle, issues))
+    }
+}
+
+/// Reads a request body of at most `limit` bytes (the option that sets it
+/// named beside) and parses it as a FHIR resource; with `validate`, checks it.
+async fn read_resource(
+    request: Request,
+    limit: (usize, &str),
+    validate: bool,
+) -> Result<Value, FhirError> {
+    let is_binary = request.uri().path().starts_with("/Binary");
+    let url_id = request.uri().path().split('/').nth(2).map(str::to_string);
+    let url_type = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let body_type = format::body_type(content_type, is_binary)?;
+    let declared = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit.0) {
+        return Err(too_large(limit));
+    }
+    let bytes = read_limited(request.into_body(), limit).await?;
+    let resource = match body_type {
+        BodyType::Fhir(Syntax::Json) => json::parse(&bytes, MAX_JSON_DEPTH).map_err(|e| {
+            let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
+            let issue = if e.path.is_empty() {
+                issue
+            } else {
+                issue.at(format!("{url_type}.{}", e.path))
+            };
+            FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
+        })?,
+        BodyType::Fhir(Syntax::Xml) => xml::from_xml(&bytes)
+            .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?,
+        BodyType::Raw(mime) => {
+            let mut binary = json!({
+                "resourceType": "Binary",
+                "contentType": mime,
+                "data": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            });
+            if let Some(id) = url_id {
+                binary["id"] = json!(id);
             }
-        };
-        if !resource.is_object() {
-            return Err(FhirError::bad_request(
-                "structure",
-                "the body is not a FHIR resource (a JSON object)",
-            ));
+            binary
         }
-        let issues = validate::validate_resource(&resource);
-        if !issues.is_empty() {
-            return Err(FhirError::with_issues(StatusCode::BAD_REQUEST, issues));
-        }
-        if crate::fhir::summary::is_subsetted(&resource) {
-            return Err(FhirError::with_issues(
+    };
+    if !resource.is_object() {
+        return Err(FhirError::bad_request(
+            "structure",
+            "the body is not a FHIR resource (a JSON object)",
+        ));
+    }
+    if !validate {
+        return Ok(resource);
+    }
+    let issues = validate::validate_resource(&resource);
+    if !issues.is_empty() {
+        return Err(FhirError::with_issues(StatusCode::BAD_REQUEST, issues));
+    }
+    if crate::fhir::summary::is_subsetted(&resource) {
+        return Err(FhirError::with_issues(
                 StatusCode::BAD_REQUEST,
                 vec![
                     Issue::error(
@@ -339,24 +369,23 @@ impl FromRequest<Shared> for ResourceBody {
                     .at(format!("{url_type}.meta.tag")),
                 ],
             ));
-        }
-        Ok(ResourceBody(resource))
     }
+    Ok(resource)
 }
 
-fn too_large(limit: usize) -> FhirError {
+fn too_large((limit, option): (usize, &str)) -> FhirError {
     FhirError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-long",
-        format!("the request body is larger than the limit of {limit} bytes (max_body_size)"),
+        format!("the request body is larger than the limit of {limit} bytes ({option})"),
     )
 }
 
 /// How long a client may take to send a request body.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, FhirError> {
-    let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await
+async fn read_limited(body: Body, limit: (usize, &str)) -> Result<axum::body::Bytes, FhirError> {
+    let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit.0)).await
     else {
         return Err(FhirError::new(
             StatusCode::REQUEST_TIMEOUT,

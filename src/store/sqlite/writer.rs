@@ -135,9 +135,20 @@ fn commit_group(
         if let Err(e) = tx.execute_batch("SAVEPOINT unit") {
             return fail_all(e);
         }
+        let several = writes.len() > 1;
         let result = writes
             .into_iter()
-            .map(|w| apply(&tx, state, w))
+            .enumerate()
+            .map(|(index, w)| {
+                apply(&tx, state, w).map_err(|error| match error {
+                    StoreError::Backend(_) => error,
+                    _ if several => StoreError::Write {
+                        index,
+                        error: Box::new(error),
+                    },
+                    _ => error,
+                })
+            })
             .collect::<Result<Vec<_>, _>>();
         let end = if result.is_ok() {
             "RELEASE unit"
@@ -342,6 +353,24 @@ fn apply(conn: &Connection, state: &mut State, indexed: Indexed) -> Result<Outco
                 }
             }
             Ok(Outcome::DeletedAll(deleted))
+        }
+        Write::Assert { condition, expect } => {
+            let mut found: Vec<String> = matching(conn, state, &condition)?
+                .into_iter()
+                .map(|v| v.id)
+                .collect();
+            let mut expect = expect;
+            found.sort_unstable();
+            expect.sort_unstable();
+            if found == expect {
+                Ok(Outcome::Checked)
+            } else {
+                Err(StoreError::Changed(format!(
+                    "a condition of the unit of work matched {} resources when it was prepared and {} now",
+                    expect.len(),
+                    found.len()
+                )))
+            }
         }
     }
 }
