@@ -38,6 +38,10 @@ pub enum Command {
     /// Conditions, Observations, with shared Practitioners and Organizations) straight
     /// into the store of --data-dir. Not while a server runs on that directory.
     Generate(crate::generate::GenerateArgs),
+    /// Load Bundles (transaction, batch, collection), resources and NDJSON files or
+    /// folders into the store of --data-dir, or into a running server with --url;
+    /// progress on stderr, a summary on stdout.
+    Load(crate::load::LoadArgs),
     /// Rebuild the search index of every current resource of --data-dir from the
     /// search parameters of this build (a server does it by itself on start when
     /// they changed). Not while a server runs on that directory.
@@ -128,6 +132,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 crate::generate::run(&args, &config.data_dir, &config.base_url).map(|_| ())
             })
         }
+        Command::Load(args) => resolve(cli.config.as_ref(), cli.options).and_then(|(config, _)| {
+            init_logging(&config.log_level);
+            crate::load::run(&args, &config)
+        }),
         Command::Reindex => resolve(cli.config.as_ref(), cli.options).and_then(|(config, _)| {
             init_logging(&config.log_level);
             reindex(&config)

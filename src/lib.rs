@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod fhir;
 pub mod fhirpath;
 pub mod generate;
+pub mod load;
 pub mod search;
 pub mod server;
 pub mod store;

@@ -60,24 +60,10 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     config.rebase(addr, !base_url_given);
-    let store = Store::new(Arc::new(backend), &config.base_url);
-    if let Some(n) = store
-        .reindex(true)
-        .await
-        .map_err(|e| format!("store: reindex: {e}"))?
-    {
-        tracing::info!("search index (re)built for {n} resources");
-    }
+    let state = state(backend, &config).await?;
     if !config.listen.ip().is_loopback() {
         tracing::warn!("serving {addr} with no authorization (--insecure)");
     }
-    let state = Arc::new(AppState {
-        store,
-        config: config.clone(),
-        gate: Gate::new(Policy::AllowAll),
-        ready: AtomicBool::new(true),
-        capability: std::sync::OnceLock::new(),
-    });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, tls, state, stopped));
     Ok(Running {
@@ -86,6 +72,26 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
         stop,
         task,
     })
+}
+
+/// The state the FHIR API runs on, over an opened store (whose search index
+/// is rebuilt first when the registry changed since it was built).
+pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState>, String> {
+    let store = Store::new(Arc::new(backend), &config.base_url);
+    if let Some(n) = store
+        .reindex(true)
+        .await
+        .map_err(|e| format!("store: reindex: {e}"))?
+    {
+        tracing::info!("search index (re)built for {n} resources");
+    }
+    Ok(Arc::new(AppState {
+        store,
+        config: config.clone(),
+        gate: Gate::new(Policy::AllowAll),
+        ready: AtomicBool::new(true),
+        capability: std::sync::OnceLock::new(),
+    }))
 }
 
 /// Runs the server until SIGINT or SIGTERM.

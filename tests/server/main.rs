@@ -13,5 +13,6 @@ mod crud;
 mod errors;
 mod formats;
 mod history;
+mod load;
 mod search;
 mod search_fixtures;
