@@ -8,6 +8,7 @@ pub mod error;
 pub mod instant;
 pub mod json;
 pub mod outcome;
+pub mod patch;
 pub mod rest;
 pub mod sample;
 pub mod summary;
