@@ -1,14 +1,17 @@
-//! The patch formats of the R4 `patch` interaction, as pure functions
+//! The two patch formats of the R4 `patch` interaction, as pure functions
 //! from a resource and a patch document to the patched resource:
 //!
 //! - [`json`]: JSON Patch (RFC 6902) with JSON Pointer (RFC 6901), for
-//!   `application/json-patch+json` bodies.
+//!   `application/json-patch+json` bodies;
+//! - [`fhirpath`]: FHIRPath Patch (R4 `fhirpatch.html`), a `Parameters`
+//!   resource whose `operation` parameters name elements with FHIRPath.
 //!
-//! The operations apply in order to a copy, which is returned, so a failure
-//! leaves nothing half done; no patch may grow a document deeper than
-//! [`MAX_DEPTH`]. The engines know nothing of HTTP, versions or validation: the REST
+//! Both apply the operations in order to a copy and return it, so a failure
+//! leaves nothing half done; both refuse to grow a document deeper than
+//! [`MAX_DEPTH`]. They know nothing of HTTP, versions or validation: the REST
 //! layer protects `id` and `meta`, and validates the result.
 
+pub mod fhirpath;
 pub mod json;
 
 use crate::fhir::outcome::Issue;
@@ -34,7 +37,8 @@ pub enum ErrorKind {
 pub struct PatchError {
     pub kind: ErrorKind,
     /// Where in the patch document the fault is, for an OperationOutcome's
-    /// `expression` (`[2].path`); `None` when it is the whole document.
+    /// `expression`: `[2].path` for JSON Patch, `Parameters.parameter[1]`
+    /// for FHIRPath Patch; `None` when it is the whole document.
     pub expression: Option<String>,
     /// For people: the operation and what went wrong.
     pub message: String,
