@@ -47,9 +47,11 @@ pub enum Command {
     /// they changed). Not while a server runs on that directory.
     Reindex,
     /// Write every official R4 example (and a generated instance of every type) to an
-    /// in-process server, read each back as JSON and XML, and compare.
+    /// in-process server, read each back as JSON and XML, and compare; then search for
+    /// each example, and run the FHIRPath, JSON Patch and FHIRPath Patch test suites.
     Conformance {
-        /// The test-data folder holding fhir-r4/examples and fhir-r4/examples-xml-json.
+        /// The test-data folder holding fhir-r4/examples, fhir-r4/examples-xml-json,
+        /// fhir-r4/fhirpath and fhir-r4/patch.
         #[arg(
             long,
             env = "HEMOLINK_TESTDATA",

@@ -270,7 +270,7 @@ fn render(items: &[Item<'_>]) -> Vec<(String, String)> {
 }
 
 /// The value of an attribute.
-fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
+pub(super) fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.as_ref() == name.as_bytes())

@@ -7,10 +7,14 @@
 //! `Parameters` (no endpoint) is only parsed, validated and converted both ways.
 //! Official examples that break base R4 rules (`conformance/invalid-examples.toml`)
 //! must instead be refused with a 400 naming the element. It prints each
-//! failure's reason and closes with `N passed, N failed`.
+//! failure's reason and closes with `N passed, N failed`. The search section,
+//! the FHIRPath score ([`fhirpath`]) and the JSON Patch and FHIRPath Patch
+//! cases ([`patch`]) follow, each with its own lines; any failure in any of
+//! them makes the run fail.
 
 mod compare;
 pub mod fhirpath;
+mod patch;
 mod search;
 
 use crate::client::Client;
@@ -132,7 +136,27 @@ pub fn run(data: &Path) -> ExitCode {
             true
         }
     };
-    if total.failed == 0 && search_ok && fhirpath_ok {
+    let mut patch_ok = true;
+    for (label, outcome) in patch::run(data) {
+        match outcome {
+            Ok(Some(score)) => {
+                for (name, why) in &score.failures {
+                    println!("  FAIL {label} {name}: {why}");
+                }
+                println!("{score}");
+                patch_ok &= score.failed == 0;
+            }
+            Ok(None) => println!(
+                "{label}: skipped, its file is absent from {}",
+                data.join("fhir-r4/patch").display()
+            ),
+            Err(e) => {
+                println!("{label}: cannot run: {e}");
+                patch_ok = false;
+            }
+        }
+    }
+    if total.failed == 0 && search_ok && fhirpath_ok && patch_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
