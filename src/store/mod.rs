@@ -159,16 +159,6 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// The error itself, without the position of the write that caused it.
-    pub fn cause(&self) -> &StoreError {
-        match self {
-            StoreError::Write { error, .. } => error.cause(),
-            e => e,
-        }
-    }
-}
-
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -33,6 +33,7 @@ fn every_claimed_interaction_works_for_every_type() {
             "read",
             "vread",
             "update",
+            "patch",
             "delete",
             "history-instance",
             "history-type",
@@ -51,6 +52,19 @@ fn every_claimed_interaction_works_for_every_type() {
             let r = s.put_json(&format!("/{t}/{id}"), &instance);
             assert_eq!(r.status, 200, "{t} update: {}", r.text());
             exercised += 2;
+        }
+        if codes.contains(&"patch") {
+            let ops = json!([{"op": "add", "path": "/meta/tag",
+                "value": [{"system": "urn:cap", "code": "patched"}]}]);
+            let r = s.request(
+                "PATCH",
+                &format!("/{t}/{id}"),
+                &[("Content-Type", "application/json-patch+json")],
+                ops.to_string().as_bytes(),
+            );
+            assert_eq!(r.status, 200, "{t} patch: {}", r.text());
+            assert_eq!(r.json()["meta"]["tag"][0]["code"], "patched", "{t}");
+            exercised += 1;
         }
         if codes.contains(&"create") {
             let r = s.post_json(&format!("/{t}"), &instance);
@@ -81,7 +95,8 @@ fn every_claimed_interaction_works_for_every_type() {
         }
         if codes.contains(&"history-instance") {
             let h = s.get(&format!("/{t}/{id}/_history")).json();
-            assert_eq!(h["total"], 2, "{t} instance history");
+            let versions = if codes.contains(&"patch") { 3 } else { 2 };
+            assert_eq!(h["total"], versions, "{t} instance history");
             exercised += 1;
         }
         if codes.contains(&"history-type") {

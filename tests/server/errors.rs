@@ -101,7 +101,7 @@ fn statuses_of_the_protocol() {
         404,
         "Parameters has no endpoint"
     );
-    let r = s.request("PATCH", "/Patient/x", &[], b"");
+    let r = s.request("PATCH", "/Patient/_history", &[], b"");
     assert_eq!(r.status, 405);
     assert_eq!(r.issue_code(), "not-supported");
     assert_eq!(

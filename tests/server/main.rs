@@ -14,5 +14,6 @@ mod errors;
 mod formats;
 mod history;
 mod load;
+mod patch;
 mod search;
 mod search_fixtures;

@@ -21,10 +21,11 @@ use serde_json::{Value, json};
 use std::sync::OnceLock;
 
 /// The interactions every resource type supports.
-pub const TYPE_INTERACTIONS: [&str; 8] = [
+pub const TYPE_INTERACTIONS: [&str; 9] = [
     "read",
     "vread",
     "update",
+    "patch",
     "delete",
     "history-instance",
     "history-type",
@@ -109,7 +110,7 @@ pub fn capability_statement(base_url: &str, multiple_delete: bool) -> Value {
         "format": ["application/fhir+json", "application/fhir+xml"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: every R4 search parameter with an expression, all modifiers and prefixes of R4, chains, _has, _include/_revinclude (with :iterate), _sort, keyset paging over a snapshot, _total; strict or lenient handling (Prefer: handling). Not supported: _text, _content, _query, _contained, :in/:not-in/:above/:below on tokens. Batch and transaction Bundles at the base (any number of entries, a transaction is one unit of work). PATCH is not implemented yet.",
+            "documentation": "Search: every R4 search parameter with an expression, all modifiers and prefixes of R4, chains, _has, _include/_revinclude (with :iterate), _sort, keyset paging over a snapshot, _total; strict or lenient handling (Prefer: handling). Not supported: _text, _content, _query, _contained, :in/:not-in/:above/:below on tokens. Batch and transaction Bundles at the base (any number of entries, a transaction is one unit of work). PATCH: JSON Patch (application/json-patch+json) and FHIRPath Patch (Parameters, JSON or XML), also conditional and in Bundles; XML Patch is not supported.",
             "resource": resources,
             "interaction": [
                 {"code": "transaction"},

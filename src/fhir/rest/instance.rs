@@ -246,7 +246,7 @@ fn if_none_exist(state: &Shared, t: &str, fhir: &Fhir) -> Result<Option<Search>,
 }
 
 /// The response to a successful write, as `Prefer: return=…` asks.
-fn written(
+pub fn written(
     state: &Shared,
     status: StatusCode,
     v: &Version,

@@ -9,6 +9,7 @@ mod capability;
 pub mod format;
 mod history;
 mod instance;
+mod patch;
 pub mod request;
 mod response;
 mod search;
@@ -57,6 +58,7 @@ pub fn router(state: Shared) -> Router {
             get(search::type_get)
                 .post(instance::create)
                 .put(instance::conditional_update)
+                .patch(patch::conditional_patch)
                 .delete(instance::conditional_delete),
         )
         .route("/{type}/_history", get(history::type_level))
@@ -65,6 +67,7 @@ pub fn router(state: Shared) -> Router {
             "/{type}/{id}",
             get(instance::read)
                 .put(instance::update)
+                .patch(patch::patch)
                 .delete(instance::delete),
         )
         .route("/{type}/{id}/_history", get(history::instance))

@@ -17,7 +17,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 /// Deepest JSON nesting accepted (FHIR resources stay far below it).
-const MAX_JSON_DEPTH: usize = 128;
+pub(super) const MAX_JSON_DEPTH: usize = 128;
 
 /// Decodes `%XX` escapes and `+` of a query component.
 fn percent_decode(text: &str) -> String {
@@ -373,7 +373,7 @@ async fn read_resource(
     Ok(resource)
 }
 
-fn too_large((limit, option): (usize, &str)) -> FhirError {
+pub(super) fn too_large((limit, option): (usize, &str)) -> FhirError {
     FhirError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-long",
@@ -384,7 +384,10 @@ fn too_large((limit, option): (usize, &str)) -> FhirError {
 /// How long a client may take to send a request body.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn read_limited(body: Body, limit: (usize, &str)) -> Result<axum::body::Bytes, FhirError> {
+pub(super) async fn read_limited(
+    body: Body,
+    limit: (usize, &str),
+) -> Result<axum::body::Bytes, FhirError> {
     let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit.0)).await
     else {
         return Err(FhirError::new(

@@ -275,13 +275,26 @@ async fn dispatch(app: &Router, fhir: &Fhir, entry: &Entry) -> Value {
         }
     }
     let body = match &entry.resource {
-        Some(r) => {
-            let content_type = if entry.verb == Verb::Patch && r.is_array() {
-                "application/json-patch+json"
-            } else {
-                "application/fhir+json"
-            };
+        // A JSON Patch travels in a Binary (http.html#patch).
+        Some(r) if entry.verb == Verb::Patch && r["resourceType"] == "Binary" => {
+            use base64::Engine;
+            let data = r["data"].as_str().unwrap_or("");
+            let content_type = r["contentType"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
             request = request.header(header::CONTENT_TYPE, content_type);
+            match base64::engine::general_purpose::STANDARD.decode(data) {
+                Ok(bytes) => Body::from(bytes),
+                Err(e) => {
+                    return failed_entry(FhirError::bad_request(
+                        "invalid",
+                        format!("the Binary's data is not base64: {e}"),
+                    ));
+                }
+            }
+        }
+        Some(r) => {
+            request = request.header(header::CONTENT_TYPE, "application/fhir+json");
             Body::from(r.to_string())
         }
         None => Body::empty(),

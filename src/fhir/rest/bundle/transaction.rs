@@ -20,6 +20,7 @@ use crate::fhir::error::FhirError;
 use crate::fhir::instant::format_instant;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::instance::{is_valid_id, resource_type, store_error};
+use crate::fhir::rest::patch::{PatchBody, patched};
 use crate::fhir::rest::request::{Return, parse_etag, query_pairs};
 use crate::fhir::rest::response::resource_value;
 use crate::fhir::rest::search::condition;
@@ -66,11 +67,29 @@ pub async fn run(state: &Shared, fhir: &Fhir, entries: Vec<Entry>) -> Result<Val
         } = prepare(state, &entries).await?;
         match state.store.transact(writes).await {
             Ok(outcomes) => return respond(state, fhir, &entries, slots, outcomes).await,
-            Err(e) if attempt < ATTEMPTS && matches!(e.cause(), StoreError::Changed(_)) => {
+            Err(e) if attempt < ATTEMPTS && retryable(&e, &owners, &entries) => {
                 attempt += 1;
             }
             Err(e) => return Err(write_error(e, &owners, &entries)),
         }
+    }
+}
+
+/// Whether a failed commit may succeed when prepared again: what it looked up
+/// changed, or the resource a PATCH entry (without its own `ifMatch`) was
+/// computed from got a new version.
+fn retryable(e: &StoreError, owners: &[usize], entries: &[Entry]) -> bool {
+    match e {
+        StoreError::Changed(_) => true,
+        StoreError::Write { index, error } => match error.as_ref() {
+            StoreError::Changed(_) => true,
+            StoreError::VersionConflict { .. } => owners
+                .get(*index)
+                .and_then(|&i| entries.get(i))
+                .is_some_and(|e| e.verb == Verb::Patch && e.if_match.is_none()),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -276,19 +295,11 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
     for e in entries {
         let t = match e.verb {
             Verb::Get | Verb::Head => continue,
-            Verb::Patch => {
-                return Err(entry_error(
-                    StatusCode::BAD_REQUEST,
-                    "not-supported",
-                    e.at("request.method"),
-                    "PATCH entries are not supported yet".into(),
-                ));
-            }
             _ => target(e)?,
         };
         let interaction = match e.verb {
             Verb::Post => Interaction::Create,
-            Verb::Put => Interaction::Update,
+            Verb::Put | Verb::Patch => Interaction::Update,
             _ => Interaction::Delete,
         };
         state
@@ -299,7 +310,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                 id: t.id,
             })
             .map_err(|err| located(err, &e.at("request")))?;
-        if let Some(r) = &e.resource {
+        if let Some(r) = e.resource.as_ref().filter(|_| e.verb != Verb::Patch) {
             if crate::fhir::summary::is_subsetted(r) {
                 return Err(entry_error(
                     StatusCode::BAD_REQUEST,
@@ -343,7 +354,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                     uuid::Uuid::new_v4().to_string(),
                 ));
             }
-            (Verb::Put, Some(id)) => {
+            (Verb::Put | Verb::Patch, Some(id)) => {
                 ids[e.index] = Some((t.resource_type.to_string(), id.to_string()));
             }
             (Verb::Delete, Some(id)) => deletes[e.index] = vec![id.to_string()],
@@ -397,7 +408,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                     }
                     deletes[i] = matched;
                 }
-                (_, [_, _, ..]) => {
+                (_, [_, _, ..]) | (Verb::Patch, []) => {
                     return Err(not_one(e, member, "the condition", matched.len()));
                 }
                 (Verb::Post, [one]) => {
@@ -466,19 +477,79 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
     }
     check_overlap(entries, &ids, &found, &deletes)?;
     let mut resources: Vec<Option<Value>> = vec![None; entries.len()];
+    let mut bases: Vec<Option<u64>> = vec![None; entries.len()];
     let mut conditional: HashMap<String, Option<String>> = HashMap::new();
     for e in entries {
-        let (Some(r), Some((_, id)), None) = (&e.resource, &ids[e.index], &found[e.index]) else {
+        let (Some(r), Some((t, id)), None) = (&e.resource, &ids[e.index], &found[e.index]) else {
             continue;
         };
-        let mut r = r.clone();
+        let mut r = if e.verb == Verb::Patch {
+            let (patched, base) = patch_entry(state, e, t, id, r).await?;
+            bases[e.index] = Some(base);
+            patched
+        } else {
+            r.clone()
+        };
         if let Some(fields) = r.as_object_mut() {
             fields.insert("id".into(), Value::String(id.clone()));
         }
         resolve_references(state, e, &mut r, &names, &mut conditional, &mut asserts).await?;
         resources[e.index] = Some(r);
     }
-    build(entries, resources, ids, found, deletes, asserts)
+    build(entries, resources, bases, ids, found, deletes, asserts)
+}
+
+/// A PATCH entry: the patched resource and the version it was computed from.
+async fn patch_entry(
+    state: &Shared,
+    e: &Entry,
+    t: &str,
+    id: &str,
+    document: &Value,
+) -> Result<(Value, u64), FhirError> {
+    let body = PatchBody::from_entry(document)
+        .map_err(|text| entry_error(StatusCode::BAD_REQUEST, "invalid", e.at("resource"), text))?;
+    let current = state
+        .store
+        .read(t, id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            located(
+                FhirError::not_found(format!("{t}/{id} is not known")),
+                &e.at("request.url"),
+            )
+        })?;
+    if let Some(tag) = e.if_match.as_deref() {
+        let expected = parse_etag(tag).map_err(|err| located(err, &e.at("request.ifMatch")))?;
+        if expected != current.version {
+            return Err(located(
+                store_error(StoreError::VersionConflict {
+                    expected,
+                    current: Some(current.version),
+                }),
+                &e.at("request.ifMatch"),
+            ));
+        }
+    }
+    let patched = patched(&current, &body).map_err(|mut err| {
+        for issue in &mut err.issues {
+            let at = issue.expression.take().unwrap_or_default();
+            issue.expression = Some(match at.strip_prefix("Parameters.") {
+                Some(rest) => e.at(&format!("resource.{rest}")),
+                None if at.starts_with('[') => {
+                    issue.diagnostics = format!("operation {at}: {}", issue.diagnostics);
+                    e.at("resource.data")
+                }
+                // An element of the patched resource.
+                None if !at.is_empty() => at,
+                None => e.at("resource"),
+            });
+            issue.diagnostics = format!("entry {}: {}", e.index, issue.diagnostics);
+        }
+        err
+    })?;
+    Ok((patched, current.version))
 }
 
 /// Two writes of one transaction may not touch the same resource.
@@ -609,9 +680,11 @@ fn is_conditional(text: &str) -> bool {
 
 /// The unit of work: the assertions first (they check the state the
 /// transaction was prepared on), then the writes in processing order.
+#[allow(clippy::too_many_arguments)]
 fn build(
     entries: &[Entry],
     mut resources: Vec<Option<Value>>,
+    bases: Vec<Option<u64>>,
     ids: Vec<Option<(String, String)>>,
     mut found: Vec<Option<Version>>,
     deletes: Vec<Vec<String>>,
@@ -633,7 +706,7 @@ fn build(
             .transpose()
             .map_err(|err| located(err, &e.at("request.ifMatch")))?;
         match e.verb {
-            Verb::Get | Verb::Head | Verb::Patch => {}
+            Verb::Get | Verb::Head => {}
             Verb::Delete => {
                 let t = target(e)?.resource_type.to_string();
                 let mut mine = Vec::new();
@@ -648,7 +721,7 @@ fn build(
                 }
                 slots[i] = Slot::Deleted(mine);
             }
-            Verb::Post | Verb::Put => {
+            Verb::Post | Verb::Put | Verb::Patch => {
                 if let Some(v) = found[i].take() {
                     slots[i] = Slot::Found(v);
                     continue;
@@ -661,14 +734,19 @@ fn build(
                 };
                 slots[i] = Slot::Written(writes.len());
                 owners.push(i);
-                writes.push(if e.verb == Verb::Post {
-                    Write::Create {
+                writes.push(match e.verb {
+                    Verb::Post => Write::Create {
                         id: id.clone(),
                         resource,
                         if_none_exist: None,
-                    }
-                } else {
-                    Write::Update { resource, if_match }
+                    },
+                    // A patch was computed from one version: it writes only
+                    // over that one.
+                    Verb::Patch => Write::Update {
+                        resource,
+                        if_match: bases[i].or(if_match),
+                    },
+                    _ => Write::Update { resource, if_match },
                 });
             }
         }
