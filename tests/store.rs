@@ -79,13 +79,17 @@ fn a_unit_of_work_commits_whole_or_not_at_all() {
                 },
             ])
             .await;
-        assert!(matches!(
-            failed,
-            Err(StoreError::VersionConflict {
+        // The error names the write of the unit that failed.
+        let Err(StoreError::Write { index: 1, error }) = failed else {
+            panic!("{failed:?}");
+        };
+        assert_eq!(
+            *error,
+            StoreError::VersionConflict {
                 expected: 7,
                 current: Some(1)
-            })
-        ));
+            }
+        );
         assert!(
             store.read("Patient", "c").await.unwrap().is_none(),
             "the first write was rolled back"
