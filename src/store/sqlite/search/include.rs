@@ -7,14 +7,17 @@
 //! the walk stops and hands back its stack of frames; the next page starts from
 //! them, so memory stays bounded by the page whatever the number of referrers,
 //! and nothing is dropped. Each frame reads its parameter's rows [`BATCH`] at a
-//! time, after the last key it took, with a range scan of the index.
+//! time, after the last key it took, with a range scan of the index; the
+//! targets of the matches themselves (bounded by the page and the size of a
+//! resource) are read for all matches in one query per parameter.
 
 use super::read_seq;
 use crate::search::query::{Include, IncludeFrame, IncludeKey, Search};
 use crate::store::sqlite::backend;
 use crate::store::{StoreError, Version};
 use rusqlite::{Connection, params};
-use std::collections::{HashSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Rows a frame reads at a time.
 const BATCH: i64 = 256;
@@ -26,6 +29,14 @@ const TARGETS: &str = "SELECT t.type, t.id, t.rid, x.seq FROM ix_reference f \
      WHERE f.rid = ?3 AND f.pid = ?2 AND f.seq <= ?1 AND f.until > ?1 \
      AND (t.type, t.id) > (?4, ?5) AND (?7 IS NULL OR t.type = ?7) \
      ORDER BY t.type, t.id LIMIT ?6";
+
+/// What [`TARGETS`] reads, for many sources at once (`{}`: their rids).
+const TARGETS_OF_MANY: &str = "SELECT f.rid, t.type, t.id, t.rid, x.seq FROM ix_reference f \
+     JOIN search_resource t ON t.type = f.target_type AND t.id = f.target_id \
+     JOIN ix_resource x ON x.rid = t.rid AND x.seq <= ?1 AND x.until > ?1 \
+     WHERE f.rid IN ({}) AND f.pid = ?2 AND f.seq <= ?1 AND f.until > ?1 \
+     AND (?3 IS NULL OR t.type = ?3) \
+     ORDER BY f.rid, t.type, t.id";
 
 /// The resources that refer to a match through one parameter, in the order of
 /// the parameter's index (reference text, then rid).
@@ -106,6 +117,9 @@ pub fn walk(
         return Ok(out);
     }
     let iterate = search.includes.iter().any(|i| i.iterate);
+    // The targets of the matches (a page of them, each naming only what fits
+    // in one resource) are read for all matches at once, per parameter.
+    let mut targets: HashMap<(usize, usize), HashMap<i64, Vec<Row>>> = HashMap::new();
     let mut seen: HashSet<i64> = roots.iter().copied().collect();
     let mut stack: Vec<Frame> = Vec::new();
     let mut next_root = 0;
@@ -142,6 +156,21 @@ pub fn walk(
         let Some(row) = top.ahead.pop_front() else {
             if top.done {
                 top.next_param(inc.params.len());
+            } else if depth == 0 && !inc.reverse && top.at.after.is_none() {
+                let by_source = match targets.entry((top.at.include, top.at.param)) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => v.insert(targets_of_many(
+                        conn,
+                        pids,
+                        snapshot,
+                        inc,
+                        top.at.param,
+                        roots,
+                    )?),
+                };
+                let rows = by_source.remove(&top.at.source).unwrap_or_default();
+                top.ahead.extend(rows);
+                top.done = true;
             } else {
                 read_ahead(conn, pids, snapshot, inc, top)?;
             }
@@ -162,6 +191,46 @@ pub fn walk(
         out.included.push(read_seq(conn, row.seq)?);
         if iterate {
             stack.push(Frame::start(row.rid));
+        }
+    }
+    Ok(out)
+}
+
+/// The targets of every source of `sources` through parameter `param` of
+/// `inc`, by source, each in the walk's order.
+fn targets_of_many(
+    conn: &Connection,
+    pids: &[i64],
+    snapshot: i64,
+    inc: &Include,
+    param: usize,
+    sources: &[i64],
+) -> Result<HashMap<i64, Vec<Row>>, StoreError> {
+    let pid = pids.get(inc.params[param].slot).copied().unwrap_or(-1);
+    let target = inc.target_type.as_deref();
+    let mut out: HashMap<i64, Vec<Row>> = HashMap::new();
+    for chunk in sources.chunks(500) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let sql = TARGETS_OF_MANY.replace("{}", &list.join(", "));
+        let mut stmt = conn.prepare(&sql).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![snapshot, pid, target], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Row {
+                        key: IncludeKey::Target {
+                            resource_type: r.get(1)?,
+                            id: r.get(2)?,
+                        },
+                        rid: r.get(3)?,
+                        seq: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(backend)?;
+        for row in rows {
+            let (source, row) = row.map_err(backend)?;
+            out.entry(source).or_default().push(row);
         }
     }
     Ok(out)
