@@ -20,3 +20,5 @@ pub mod load;
 pub mod search;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod testing;

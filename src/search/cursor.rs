@@ -165,6 +165,7 @@ fn unhex(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::mutations;
 
     fn round_trip(c: Cursor) {
         let text = encode_cursor(&c);
@@ -230,25 +231,7 @@ mod tests {
         let valid = "12~3~p~99~b~3~i-4~r2.5e-3~s5a6f~i~2~1~0~2~-~5~1~0~r50.8";
         assert!(decode_cursor(valid).is_some());
         let alphabet = b"0123456789abcdefrstipbf-~.+e";
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut roll = |n: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % n
-        };
-        for _ in 0..20_000 {
-            let mut bytes = valid.as_bytes().to_vec();
-            for _ in 0..1 + roll(4) {
-                let at = roll(bytes.len());
-                match roll(3) {
-                    0 => bytes[at] = alphabet[roll(alphabet.len())],
-                    1 => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.insert(at, alphabet[roll(alphabet.len())]),
-                }
-            }
+        for bytes in mutations(valid, alphabet, 20_000, 0x9e37_79b9_7f4a_7c15) {
             let text = String::from_utf8(bytes).expect("ascii");
             if let Some(c) = decode_cursor(&text) {
                 assert_eq!(decode_cursor(&encode_cursor(&c)), Some(c), "{text}");

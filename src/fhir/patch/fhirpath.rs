@@ -1298,6 +1298,7 @@ fn select(path: &Expression, doc: &Value) -> Result<Vec<Target>, String> {
 mod tests {
     use super::*;
     use crate::fhir::patch::ErrorKind;
+    use crate::testing::{Roll, mutations};
     use serde_json::json;
 
     /// An operation parameter from (part name, part) pairs.
@@ -2164,19 +2165,6 @@ mod tests {
         assert!(e.message.contains("deeper"), "{e}");
     }
 
-    /// A deterministic generator (a linear congruential one).
-    struct Roll(u64);
-
-    impl Roll {
-        fn next(&mut self, n: usize) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) as usize % n.max(1)
-        }
-    }
-
     #[test]
     fn random_operations_never_panic() {
         let start = json!({"resourceType": "Patient", "id": "p",
@@ -2308,19 +2296,7 @@ mod tests {
         let valid = r#"{"resourceType":"Parameters","parameter":[{"name":"operation","part":[{"name":"type","valueCode":"insert"},{"name":"path","valueString":"Patient.identifier"},{"name":"index","valueInteger":1},{"name":"value","valueIdentifier":{"value":"2"}}]},{"name":"operation","part":[{"name":"type","valueCode":"add"},{"name":"path","valueString":"Patient.name[0]"},{"name":"name","valueString":"given"},{"name":"value","valueString":"B"}]}]}"#;
         assert!(apply(&resource, &serde_json::from_str(valid).expect("json")).is_ok());
         let alphabet = b"{}[]\",:._0129abdeginprtvxP()'";
-        let mut roll = Roll(0x2545_f491_4f6c_dd1d);
-        for _ in 0..10_000 {
-            let mut bytes = valid.as_bytes().to_vec();
-            for _ in 0..1 + roll.next(4) {
-                let at = roll.next(bytes.len());
-                match roll.next(3) {
-                    0 => bytes[at] = alphabet[roll.next(alphabet.len())],
-                    1 => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.insert(at, alphabet[roll.next(alphabet.len())]),
-                }
-            }
+        for bytes in mutations(valid, alphabet, 10_000, 0x2545_f491_4f6c_dd1d) {
             if let Ok(patch) = serde_json::from_slice::<Value>(&bytes) {
                 let _ = apply(&resource, &patch);
             }

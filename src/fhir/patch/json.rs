@@ -472,6 +472,7 @@ fn size(value: &Value) -> usize {
 mod tests {
     use super::*;
     use crate::fhir::patch::ErrorKind;
+    use crate::testing::{Roll, mutations};
     use serde_json::json;
 
     fn patched(doc: Value, patch: Value) -> Value {
@@ -818,19 +819,6 @@ mod tests {
         patched(json!({}), json!([{"op": "add", "path": "/a", "value": ok}]));
     }
 
-    /// A deterministic generator (a linear congruential one).
-    struct Roll(u64);
-
-    impl Roll {
-        fn next(&mut self, n: usize) -> usize {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) as usize % n.max(1)
-        }
-    }
-
     #[test]
     fn random_operations_never_panic() {
         let doc = json!({"a": [0, {"b": "x"}, [1]], "c": {"~": 1, "/": 2, "": 3}, "d": null});
@@ -898,19 +886,7 @@ mod tests {
         let valid = r#"[{"op":"add","path":"/a/1/c","value":[1,{"x":2}]},{"op":"move","from":"/c/~0","path":"/a/-"},{"op":"test","path":"/a/0","value":0.0},{"op":"copy","from":"/a","path":"/d"}]"#;
         assert!(apply(&doc, &serde_json::from_str(valid).expect("json")).is_ok());
         let alphabet = b"{}[]\",:/~01-abcdopvmr";
-        let mut roll = Roll(0x2545_f491_4f6c_dd1d);
-        for _ in 0..20_000 {
-            let mut bytes = valid.as_bytes().to_vec();
-            for _ in 0..1 + roll.next(4) {
-                let at = roll.next(bytes.len());
-                match roll.next(3) {
-                    0 => bytes[at] = alphabet[roll.next(alphabet.len())],
-                    1 => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.insert(at, alphabet[roll.next(alphabet.len())]),
-                }
-            }
+        for bytes in mutations(valid, alphabet, 20_000, 0x2545_f491_4f6c_dd1d) {
             if let Ok(patch) = serde_json::from_slice::<Value>(&bytes) {
                 let _ = apply(&doc, &patch);
             }
