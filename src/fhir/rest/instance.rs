@@ -62,6 +62,22 @@ pub fn admit<'a>(
     Ok(t)
 }
 
+/// The checks a conditional interaction (`[type]?[search]`) starts with: a
+/// type with an endpoint and the gate's permission. Returns the type.
+pub fn admit_conditional<'a>(
+    state: &Shared,
+    interaction: Interaction,
+    t: &'a str,
+) -> Result<&'a str, FhirError> {
+    let t = resource_type(t)?;
+    state.gate.check(Access {
+        interaction,
+        resource_type: Some(t),
+        id: None,
+    })?;
+    Ok(t)
+}
+
 pub fn check_id(id: &str) -> Result<(), FhirError> {
     if is_valid_id(id) {
         Ok(())
@@ -402,12 +418,7 @@ pub async fn conditional_update(
     fhir: Fhir,
     ResourceBody(resource): ResourceBody,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    state.gate.check(Access {
-        interaction: Interaction::Update,
-        resource_type: Some(t),
-        id: None,
-    })?;
+    let t = admit_conditional(&state, Interaction::Update, &t)?;
     check_type(&resource, t)?;
     let condition = search::condition(&state, t, &fhir.params, 2)?;
     let write = Write::UpdateWhere {
@@ -432,12 +443,7 @@ pub async fn conditional_delete(
     Path(t): Path<String>,
     fhir: Fhir,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    state.gate.check(Access {
-        interaction: Interaction::Delete,
-        resource_type: Some(t),
-        id: None,
-    })?;
+    let t = admit_conditional(&state, Interaction::Delete, &t)?;
     let multiple = state.config.multiple_delete;
     let page = if multiple {
         state.config.max_count.max(3)

@@ -12,10 +12,10 @@
 //! [`patched`] is also what a transaction's PATCH entries use.
 
 use super::Shared;
-use super::instance::{admit, resource_type, store_error, written};
+use super::instance::{admit, admit_conditional, store_error, written};
 use super::request::{Fhir, MAX_JSON_DEPTH, read_limited, too_large};
 use super::search::condition;
-use crate::auth::{Access, Interaction};
+use crate::auth::Interaction;
 use crate::fhir::error::FhirError;
 use crate::fhir::outcome::Issue;
 use crate::fhir::patch::{self, ErrorKind, PatchError};
@@ -218,12 +218,7 @@ pub async fn conditional_patch(
     fhir: Fhir,
     body: PatchBody,
 ) -> Result<Response, FhirError> {
-    let t = resource_type(&t)?;
-    state.gate.check(Access {
-        interaction: Interaction::Update,
-        resource_type: Some(t),
-        id: None,
-    })?;
+    let t = admit_conditional(&state, Interaction::Update, &t)?;
     let search = condition(&state, t, &fhir.params, 2)?;
     let page = state.store.search(&search).await.map_err(store_error)?;
     let id = match page.matches.as_slice() {
