@@ -34,6 +34,10 @@ pub enum Command {
     /// Measure FHIR search latency on generated data of several sizes: p50, p99,
     /// requests/s and matches per query, answers checked against the generator's plan.
     BenchSearch(crate::bench::search::SearchArgs),
+    /// Benchmark bulk ingest: Synthea transaction Bundles replayed with fresh ids,
+    /// posted over HTTP by concurrent clients and loaded by `hemolink load`, and one
+    /// large transaction's peak RSS (see docs/benchmarks.md).
+    BenchIngest(crate::bench::ingest::IngestArgs),
     /// Write synthetic patients (about twenty resources each: Patient, Encounters,
     /// Conditions, Observations, with shared Practitioners and Organizations) straight
     /// into the store of --data-dir. Not while a server runs on that directory.
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Conformance { data } => return crate::conformance::run(&data),
         Command::Bench(args) => return crate::bench::run(&args, cli.options.data_dir),
         Command::BenchSearch(args) => return crate::bench::search::run(&args),
+        Command::BenchIngest(args) => return crate::bench::ingest::run(&args),
         Command::Serve => {
             resolve(cli.config.as_ref(), cli.options).and_then(|(config, base_given)| {
                 init_logging(&config.log_level);

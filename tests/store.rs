@@ -173,3 +173,86 @@ fn condition(t: &str, name: &str, value: &str) -> Search {
     .expect("a valid condition")
     .search
 }
+
+#[test]
+fn a_failed_unit_in_a_group_commit_leaves_the_others_committed() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let store = Store::new(backend.clone(), "http://localhost");
+        // Sent at once, the units reach the writer together and share commits;
+        // every fifth fails on its second write.
+        let units = (0..60).map(|i| {
+            let mut writes = vec![Write::Update {
+                resource: json!({"resourceType": "Patient", "id": format!("p{i}")}),
+                if_match: None,
+            }];
+            if i % 5 == 0 {
+                writes.push(Write::Update {
+                    resource: json!({"resourceType": "Patient", "id": format!("q{i}")}),
+                    if_match: Some(3),
+                });
+            }
+            store.transact(writes)
+        });
+        let results = futures_util::future::join_all(units).await;
+        assert!(
+            store.stats().commits < 60,
+            "the units shared commits: {:?}",
+            store.stats()
+        );
+        for (i, r) in results.into_iter().enumerate() {
+            let stored = store.read("Patient", &format!("p{i}")).await.unwrap();
+            if i % 5 == 0 {
+                assert!(
+                    matches!(r, Err(StoreError::Write { index: 1, .. })),
+                    "{i}: {r:?}"
+                );
+                assert!(stored.is_none(), "{i}: the failed unit was rolled back");
+            } else {
+                assert!(r.is_ok(), "{i}: {r:?}");
+                assert!(stored.is_some(), "{i}: committed");
+            }
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn the_stored_text_is_the_resource_with_its_stamp_first() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            "http://localhost",
+        );
+        let resource = json!({
+            "resourceType": "Patient",
+            "id": "x",
+            "meta": {"versionId": "9", "tag": [{"code": "t\"1"}], "lastUpdated": "2000-01-01T00:00:00Z"},
+            "name": [{"family": "O\"Brien\\\n"}],
+            "active": true
+        });
+        let Outcome::Created(v) = store
+            .write(Write::Update {
+                resource,
+                if_match: None,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("not created");
+        };
+        let body = v.body.unwrap();
+        assert!(body.starts_with(r#"{"resourceType":"Patient","id":"x","meta":{"versionId":"1","lastUpdated":""#));
+        let stored: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(stored["meta"]["tag"][0]["code"], "t\"1");
+        assert_eq!(stored["name"][0]["family"], "O\"Brien\\\n");
+        assert_eq!(stored["active"], true);
+        let keys: Vec<&String> = stored.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["resourceType", "id", "meta", "name", "active"]);
+        let meta: Vec<&String> = stored["meta"].as_object().unwrap().keys().collect();
+        assert_eq!(meta, ["versionId", "lastUpdated", "tag"]);
+        store.close().await;
+    });
+}

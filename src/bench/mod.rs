@@ -7,6 +7,7 @@
 //! (from the server's `/metrics`), start-to-ready time and RSS.
 
 mod fan_in;
+pub mod ingest;
 mod load;
 pub mod search;
 

@@ -122,10 +122,16 @@ pub fn run(args: &LoadArgs, config: &Config) -> Result<(), String> {
             errors.extend(w.await.unwrap_or_default());
         }
         progress.abort();
-        if let Some(state) = state {
-            state.store.close().await;
-        }
-        summary(&tally, started.elapsed(), &errors);
+        let elapsed = started.elapsed();
+        let stats = match state {
+            Some(state) => {
+                let stats = state.store.stats();
+                state.store.close().await;
+                Some(stats)
+            }
+            None => None,
+        };
+        summary(&tally, elapsed, &errors, stats);
         if errors.is_empty() && tally.failed_entries.load(Ordering::Relaxed) == 0 {
             Ok(())
         } else {
@@ -287,7 +293,14 @@ async fn progress(tally: Arc<Tally>, total_bytes: u64, started: Instant) {
     }
 }
 
-fn summary(tally: &Tally, elapsed: Duration, errors: &[String]) {
+/// The summary on stdout; writing to the store directly adds the store's own
+/// counters (commits and fsyncs), as the server's `/metrics` does.
+fn summary(
+    tally: &Tally,
+    elapsed: Duration,
+    errors: &[String],
+    stats: Option<crate::store::Stats>,
+) {
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
@@ -307,4 +320,13 @@ fn summary(tally: &Tally, elapsed: Duration, errors: &[String]) {
         tally.failed_bundles.load(Ordering::Relaxed),
         tally.failed_entries.load(Ordering::Relaxed),
     );
+    if let Some(stats) = stats {
+        println!(
+            "store: {} commits ({:.0}/s), {} fsyncs ({:.4} per resource)",
+            stats.commits,
+            stats.commits as f64 / seconds.max(1e-9),
+            stats.syncs,
+            stats.syncs as f64 / resources.max(1) as f64
+        );
+    }
 }

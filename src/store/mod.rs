@@ -49,6 +49,15 @@ impl Method {
     }
 }
 
+/// A new server-assigned id: a version 7 UUID, which starts with the time it was
+/// made, so ids made one after the other sort together. Every table keyed by id
+/// (and every reference to a new resource) then grows at a few pages instead of
+/// at random places over the whole tree, which keeps bulk writes fast as the
+/// store grows; a random (version 4) id made each insert touch another page.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// One stored version of a resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
@@ -112,11 +121,99 @@ pub enum Write {
     },
 }
 
-/// A write with the index entries of the resource it writes (none for a delete).
+/// A write with the index entries of the resource it writes (none for a delete)
+/// and, when made ahead of the writer, the resource's text.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     pub write: Write,
     pub entries: Vec<Entry>,
+    /// The resource's text without its stamp; when present, the write's
+    /// resource holds only `resourceType` and `id` (see [`Store::transact`]).
+    pub draft: Option<Draft>,
+}
+
+/// A resource's JSON text made before it reaches the writer: every member but
+/// `resourceType`, `id` and meta's `versionId` and `lastUpdated`, which only the
+/// writer knows. Serializing is the larger part of storing a resource; done
+/// here, it runs on the callers' threads instead of the single writer's.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// The other members of `meta`, each as `,"key":value`.
+    meta: String,
+    /// The other members of the resource, each as `,"key":value`.
+    rest: String,
+}
+
+impl Draft {
+    /// The draft of a resource (a JSON object).
+    pub fn of(resource: &Value) -> Draft {
+        let mut draft = Draft {
+            meta: String::new(),
+            rest: String::with_capacity(1024),
+        };
+        let Some(fields) = resource.as_object() else {
+            return draft;
+        };
+        for (k, v) in fields {
+            match k.as_str() {
+                "resourceType" | "id" => {}
+                "meta" => {
+                    for (mk, mv) in v.as_object().into_iter().flatten() {
+                        if mk != "versionId" && mk != "lastUpdated" {
+                            member(&mut draft.meta, mk, mv);
+                        }
+                    }
+                }
+                _ => member(&mut draft.rest, k, v),
+            }
+        }
+        draft
+    }
+
+    /// The stored text: `resourceType`, `id` and `meta` (with `versionId` and
+    /// `lastUpdated` first) lead, the other members follow in their order.
+    pub fn stamp(&self, resource_type: &str, id: &str, version: u64, last_updated: i64) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(self.rest.len() + self.meta.len() + 128);
+        out.push_str("{\"resourceType\":");
+        quoted(&mut out, resource_type);
+        out.push_str(",\"id\":");
+        quoted(&mut out, id);
+        let _ = write!(
+            out,
+            ",\"meta\":{{\"versionId\":\"{version}\",\"lastUpdated\":"
+        );
+        quoted(
+            &mut out,
+            &crate::fhir::instant::format_instant(last_updated),
+        );
+        out.push_str(&self.meta);
+        out.push('}');
+        out.push_str(&self.rest);
+        out.push('}');
+        out
+    }
+}
+
+/// Appends `,"key":value`.
+fn member(out: &mut String, key: &str, value: &Value) {
+    use std::fmt::Write as _;
+    out.push(',');
+    quoted(out, key);
+    out.push(':');
+    let _ = write!(out, "{value}");
+}
+
+/// Appends `text` as a JSON string.
+fn quoted(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        let _ = write!(out, "{}", Value::from(text));
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
 }
 
 /// What a write did.
@@ -303,24 +400,35 @@ impl Store {
         }
     }
 
-    /// The index entries of every write (extracted here, on the caller's
-    /// thread, so that the backend's writer only stores them).
+    /// The index entries and the draft text of every write, made here, on the
+    /// caller's thread, so that the backend's writer only stores them. The
+    /// resource of a drafted write keeps only `resourceType` and `id` (the rest
+    /// is in the draft), so it is also freed here rather than by the writer.
     fn index(&self, writes: Vec<Write>) -> Vec<Indexed> {
         writes
             .into_iter()
-            .map(|write| {
-                let entries = match &write {
+            .map(|mut write| {
+                let (entries, draft) = match &mut write {
                     Write::Create { resource, .. }
                     | Write::Update { resource, .. }
                     | Write::UpdateWhere { resource, .. } => {
                         let t = resource["resourceType"].as_str().unwrap_or("");
-                        extract(registry(), t, resource, &self.base)
+                        let entries = extract(registry(), t, resource, &self.base);
+                        let draft = Draft::of(resource);
+                        if let Some(fields) = resource.as_object_mut() {
+                            fields.retain(|k, _| k == "resourceType" || k == "id");
+                        }
+                        (entries, Some(draft))
                     }
                     Write::Delete { .. } | Write::DeleteWhere { .. } | Write::Assert { .. } => {
-                        Vec::new()
+                        (Vec::new(), None)
                     }
                 };
-                Indexed { write, entries }
+                Indexed {
+                    write,
+                    entries,
+                    draft,
+                }
             })
             .collect()
     }

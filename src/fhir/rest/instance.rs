@@ -330,7 +330,7 @@ pub async fn create(
         fields.shift_remove("id");
     }
     let write = Write::Create {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::store::new_id(),
         resource,
         if_none_exist: if_none_exist(&state, t, &fhir)?,
     };
@@ -424,7 +424,7 @@ pub async fn conditional_update(
     let write = Write::UpdateWhere {
         resource,
         condition,
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crate::store::new_id(),
     };
     match state.store.write(write).await.map_err(store_error)? {
         Outcome::Created(v) => written(&state, StatusCode::CREATED, &v, &fhir, "created"),

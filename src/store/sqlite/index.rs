@@ -7,8 +7,7 @@ use super::backend;
 use crate::search::entry::{Entry, Value};
 use crate::search::registry::Registry;
 use crate::store::StoreError;
-use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// `until` of a row that is still current.
 pub const OPEN: i64 = i64::MAX;
@@ -63,8 +62,18 @@ pub fn read_params(conn: &Connection, registry: &Registry) -> Result<Vec<i64>, S
         .collect()
 }
 
-/// The number of a resource, given on first sight.
-pub fn rid(conn: &Connection, resource_type: &str, id: &str) -> Result<i64, StoreError> {
+/// The number of a resource, given on first sight. `first_version` says the
+/// resource has never been written (so it has no number yet and the lookup is
+/// skipped).
+pub fn rid(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+    first_version: bool,
+) -> Result<i64, StoreError> {
+    if first_version {
+        return new_rid(conn, resource_type, id);
+    }
     let found: Option<i64> = conn
         .prepare_cached("SELECT rid FROM search_resource WHERE type = ?1 AND id = ?2")
         .and_then(|mut s| {
@@ -72,9 +81,13 @@ pub fn rid(conn: &Connection, resource_type: &str, id: &str) -> Result<i64, Stor
                 .optional()
         })
         .map_err(backend)?;
-    if let Some(rid) = found {
-        return Ok(rid);
+    match found {
+        Some(rid) => Ok(rid),
+        None => new_rid(conn, resource_type, id),
     }
+}
+
+fn new_rid(conn: &Connection, resource_type: &str, id: &str) -> Result<i64, StoreError> {
     conn.prepare_cached("INSERT INTO search_resource (type, id) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![resource_type, id]))
         .map_err(backend)?;
@@ -126,7 +139,9 @@ pub fn add_version(conn: &Connection, v: &VersionKey<'_>) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Writes the index entries of a version.
+/// Writes the index entries of a version. The statements are the cached ones of
+/// the connection; the values are bound by reference, so a row costs no
+/// allocation on this side.
 pub fn add_entries(
     conn: &Connection,
     pids: &[i64],
@@ -138,42 +153,54 @@ pub fn add_entries(
         let Some(&pid) = pids.get(e.slot) else {
             continue;
         };
-        let (table, columns, mut values) = row(&e.value);
-        values.insert(0, Sql::Integer(pid));
-        values.extend([rid, e.group as i64, seq, OPEN].map(Sql::Integer));
-        let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
-        conn.prepare_cached(&format!(
-            "INSERT OR IGNORE INTO {table} (pid, {columns}, rid, grp, seq, until) VALUES ({})",
-            marks.join(", ")
-        ))
-        .and_then(|mut s| s.execute(params_from_iter(values)))
-        .map_err(backend)?;
+        add_entry(conn, pid, rid, e.group as i64, seq, &e.value).map_err(backend)?;
     }
     Ok(())
 }
 
-/// The table, value columns and values of an index entry.
-fn row(v: &Value) -> (&'static str, &'static str, Vec<Sql>) {
-    let text = |s: &str| Sql::Text(s.to_string());
-    match v {
-        Value::String { norm, exact } => {
-            ("ix_string", "norm, exact", vec![text(norm), text(exact)])
-        }
-        Value::Token { kind, system, code } => (
-            "ix_token",
-            "kind, code, system",
-            vec![Sql::Integer(*kind as i64), text(code), text(system)],
-        ),
-        Value::Date { lo, hi } => (
-            "ix_date",
-            "lo, hi",
-            vec![Sql::Integer(*lo), Sql::Integer(*hi)],
-        ),
-        Value::Number { value, lo, hi } => (
-            "ix_number",
-            "value, lo, hi",
-            vec![Sql::Real(*value), Sql::Real(*lo), Sql::Real(*hi)],
-        ),
+/// Inserts one index row (a duplicate of a row of the same version is ignored).
+fn add_entry(
+    conn: &Connection,
+    pid: i64,
+    rid: i64,
+    grp: i64,
+    seq: i64,
+    value: &Value,
+) -> rusqlite::Result<usize> {
+    match value {
+        Value::String { norm, exact } => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_string (pid, norm, exact, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![pid, norm, exact, rid, grp, seq, OPEN]),
+        Value::Token { kind, system, code } => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_token (pid, kind, code, system, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                pid,
+                *kind as i64,
+                code,
+                system,
+                rid,
+                grp,
+                seq,
+                OPEN
+            ]),
+        Value::Date { lo, hi } => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_date (pid, lo, hi, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![pid, lo, hi, rid, grp, seq, OPEN]),
+        Value::Number { value, lo, hi } => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_number (pid, value, lo, hi, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![pid, value, lo, hi, rid, grp, seq, OPEN]),
         Value::Quantity {
             kind,
             value,
@@ -181,31 +208,51 @@ fn row(v: &Value) -> (&'static str, &'static str, Vec<Sql>) {
             hi,
             system,
             code,
-        } => (
-            "ix_quantity",
-            "kind, code, system, value, lo, hi",
-            vec![
-                Sql::Integer(*kind as i64),
-                text(code),
-                text(system),
-                Sql::Real(*value),
-                Sql::Real(*lo),
-                Sql::Real(*hi),
-            ],
-        ),
+        } => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_quantity \
+                 (pid, kind, code, system, value, lo, hi, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                pid,
+                *kind as i64,
+                code,
+                system,
+                value,
+                lo,
+                hi,
+                rid,
+                grp,
+                seq,
+                OPEN
+            ]),
         Value::Local {
             target_type,
             target_id,
-        } => (
-            "ix_reference",
-            "target_type, target_id, url",
-            vec![text(target_type), text(target_id), text("")],
-        ),
-        Value::Url(url) => (
-            "ix_reference",
-            "target_type, target_id, url",
-            vec![text(""), text(""), text(url)],
-        ),
-        Value::Uri(uri) => ("ix_uri", "uri", vec![text(uri)]),
+        } => reference_row(conn, [pid, rid, grp, seq], target_type, target_id, ""),
+        Value::Url(url) => reference_row(conn, [pid, rid, grp, seq], "", "", url),
+        Value::Uri(uri) => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ix_uri (pid, uri, rid, grp, seq, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![pid, uri, rid, grp, seq, OPEN]),
     }
+}
+
+/// Inserts one `ix_reference` row; `keys` are pid, rid, grp and seq.
+fn reference_row(
+    conn: &Connection,
+    keys: [i64; 4],
+    target_type: &str,
+    target_id: &str,
+    url: &str,
+) -> rusqlite::Result<usize> {
+    let [pid, rid, grp, seq] = keys;
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO ix_reference (pid, target_type, target_id, url, rid, grp, seq, until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![pid, target_type, target_id, url, rid, grp, seq, OPEN])
 }

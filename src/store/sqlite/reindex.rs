@@ -86,7 +86,7 @@ pub fn run(
         for (seq, resource_type, id, last_updated, body) in &batch {
             let resource: serde_json::Value = serde_json::from_str(body)
                 .map_err(|e| StoreError::Backend(format!("{resource_type}/{id}: {e}")))?;
-            let rid = index::rid(&tx, resource_type, id)?;
+            let rid = index::rid(&tx, resource_type, id, false)?;
             index::remove_current(&tx, rid)?;
             let has_row: bool = tx
                 .prepare_cached("SELECT 1 FROM ix_resource WHERE rid = ?1 AND seq = ?2")

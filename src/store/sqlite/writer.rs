@@ -3,13 +3,13 @@
 //! them together (group commit: one fsync of the WAL acknowledges them all). Only
 //! after the commit has returned, so after the fsync, is any caller answered.
 
-use super::super::{Indexed, Method, Outcome, StoreError, Version, Write};
+use super::super::{Draft, Indexed, Method, Outcome, StoreError, Version, Write};
 use super::{index, reindex};
-use crate::fhir::instant::{format_instant, now_micros};
+use crate::fhir::instant::now_micros;
 use crate::search::entry::Entry;
 use crate::search::query::Search;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -112,61 +112,114 @@ fn pragmas(conn: &Connection) -> (i64, String) {
     (sync, mode)
 }
 
-/// Applies every unit in its own savepoint and commits them in one transaction.
+type Results = Vec<Result<Vec<Outcome>, StoreError>>;
+
+/// Applies the units and commits them in one transaction. They are first
+/// applied one after the other with no savepoint, so SQLite keeps no copy of
+/// the pages they change (a savepoint copies every page before its first
+/// change, which was a tenth of the writer's time). When a unit fails, that
+/// transaction is rolled back and the group applied again, each unit in its
+/// own savepoint, so the failed one is undone alone and the others commit.
 fn commit_group(
     conn: &mut Connection,
     state: &mut State,
     units: Vec<Vec<Indexed>>,
     counters: &Counters,
-) -> Vec<Result<Vec<Outcome>, StoreError>> {
-    let count = units.len();
-    let fail_all = |e: rusqlite::Error| -> Vec<Result<Vec<Outcome>, StoreError>> {
-        tracing::error!("store commit failed: {e}");
-        (0..count)
-            .map(|_| Err(StoreError::Backend(format!("commit failed: {e}"))))
-            .collect()
+) -> Results {
+    let results = match straight(conn, state, &units) {
+        Ok(Some(results)) => Ok(results),
+        Ok(None) => with_savepoints(conn, state, &units),
+        Err(e) => Err(e),
     };
-    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(e),
-    };
-    let mut results = Vec::with_capacity(count);
-    for writes in units {
-        if let Err(e) = tx.execute_batch("SAVEPOINT unit") {
-            return fail_all(e);
+    match results {
+        Ok(results) => {
+            if results.iter().any(Result::is_ok) {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            results
         }
-        let several = writes.len() > 1;
-        let result = writes
-            .into_iter()
-            .enumerate()
-            .map(|(index, w)| {
-                apply(&tx, state, w).map_err(|error| match error {
-                    StoreError::Backend(_) => error,
-                    _ if several => StoreError::Write {
-                        index,
-                        error: Box::new(error),
-                    },
-                    _ => error,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>();
+        Err(e) => fail_all(units.len(), &e),
+    }
+}
+
+fn fail_all(count: usize, e: &rusqlite::Error) -> Results {
+    tracing::error!("store commit failed: {e}");
+    (0..count)
+        .map(|_| Err(StoreError::Backend(format!("commit failed: {e}"))))
+        .collect()
+}
+
+/// Applies every unit and commits; `None` (after rolling back) when a unit of
+/// several failed. A group of one needs no second pass: its failure is the
+/// answer, and the rollback undoes it.
+fn straight(
+    conn: &mut Connection,
+    state: &mut State,
+    units: &[Vec<Indexed>],
+) -> rusqlite::Result<Option<Results>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(units.len());
+    for writes in units {
+        match apply_unit(&tx, state, writes) {
+            Ok(outcomes) => results.push(Ok(outcomes)),
+            Err(error) if units.len() == 1 => {
+                tx.rollback()?;
+                return Ok(Some(vec![Err(error)]));
+            }
+            Err(_) => {
+                tx.rollback()?;
+                return Ok(None);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(Some(results))
+}
+
+/// Applies every unit in its own savepoint and commits those that succeeded.
+fn with_savepoints(
+    conn: &mut Connection,
+    state: &mut State,
+    units: &[Vec<Indexed>],
+) -> rusqlite::Result<Results> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(units.len());
+    for writes in units {
+        tx.execute_batch("SAVEPOINT unit")?;
+        let result = apply_unit(&tx, state, writes);
         let end = if result.is_ok() {
             "RELEASE unit"
         } else {
             "ROLLBACK TO unit; RELEASE unit"
         };
-        if let Err(e) = tx.execute_batch(end) {
-            return fail_all(e);
-        }
+        tx.execute_batch(end)?;
         results.push(result);
     }
-    match tx.commit() {
-        Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            results
-        }
-        Err(e) => fail_all(e),
-    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Applies the writes of one unit; an error of a unit of several names its write.
+fn apply_unit(
+    conn: &Connection,
+    state: &mut State,
+    writes: &[Indexed],
+) -> Result<Vec<Outcome>, StoreError> {
+    let several = writes.len() > 1;
+    writes
+        .iter()
+        .enumerate()
+        .map(|(index, w)| {
+            apply(conn, state, w).map_err(|error| match error {
+                StoreError::Backend(_) => error,
+                _ if several => StoreError::Write {
+                    index,
+                    error: Box::new(error),
+                },
+                _ => error,
+            })
+        })
+        .collect()
 }
 
 /// `meta.lastUpdated` for each write: the wall clock, but never going backwards
@@ -203,102 +256,73 @@ fn current(
         .map_err(backend)
 }
 
-fn apply(conn: &Connection, state: &mut State, indexed: Indexed) -> Result<Outcome, StoreError> {
-    let Indexed { write, entries } = indexed;
+fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outcome, StoreError> {
+    let Indexed {
+        write,
+        entries,
+        draft,
+    } = indexed;
     match write {
         Write::Create {
             id,
             resource,
             if_none_exist,
         } => {
-            let resource_type = resource_type_of(&resource)?;
-            if let Some(condition) = &if_none_exist {
+            let resource_type = resource_type_of(resource)?;
+            if let Some(condition) = if_none_exist {
                 match matching(conn, state, condition)?.as_slice() {
                     [] => {}
                     [one] => return Ok(Outcome::Existing(one.clone())),
                     many => return Err(StoreError::MultipleMatches(many.len())),
                 }
             }
-            if current(conn, &resource_type, &id)?.is_some() {
+            if current(conn, &resource_type, id)?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{resource_type}/{id} exists already"
                 )));
             }
+            let draft = drafted(draft.as_ref(), resource);
             let v = insert(
                 conn,
                 state,
                 &resource_type,
-                &id,
+                id,
                 (1, false),
                 Method::Create,
-                Some((resource, &entries)),
+                Some((&draft, entries)),
             )?;
             Ok(Outcome::Created(v))
         }
         Write::Update { resource, if_match } => {
-            let resource_type = resource_type_of(&resource)?;
             let id = resource
                 .get("id")
                 .and_then(Value::as_str)
-                .ok_or_else(|| StoreError::Invalid("an update needs the resource's id".into()))?
-                .to_string();
-            let now = current(conn, &resource_type, &id)?;
-            check_match(if_match, now)?;
-            let (version, created) = match now {
-                Some((v, deleted)) => (v + 1, deleted),
-                None => (1, true),
-            };
-            let v = insert(
+                .ok_or_else(|| StoreError::Invalid("an update needs the resource's id".into()))?;
+            update(
                 conn,
                 state,
-                &resource_type,
-                &id,
-                (version, now.is_some_and(|(_, deleted)| !deleted)),
-                Method::Update,
-                Some((resource, &entries)),
-            )?;
-            Ok(if created {
-                Outcome::Created(v)
-            } else {
-                Outcome::Updated(v)
-            })
+                (resource, id),
+                *if_match,
+                entries,
+                draft.as_ref(),
+            )
         }
         Write::Delete {
             resource_type,
             id,
             if_match,
-        } => {
-            let now = current(conn, &resource_type, &id)?;
-            check_match(if_match, now)?;
-            match now {
-                Some((v, false)) => {
-                    let t = insert(
-                        conn,
-                        state,
-                        &resource_type,
-                        &id,
-                        (v + 1, true),
-                        Method::Delete,
-                        None,
-                    )?;
-                    Ok(Outcome::Deleted(Some(t)))
-                }
-                _ => Ok(Outcome::Deleted(None)),
-            }
-        }
+        } => delete(conn, state, resource_type, id, *if_match),
         Write::UpdateWhere {
-            mut resource,
+            resource,
             condition,
             id,
         } => {
-            let found = matching(conn, state, &condition)?;
+            let body_id = resource.get("id").and_then(Value::as_str);
+            let found = matching(conn, state, condition)?;
             let target = match found.as_slice() {
-                [] => resource
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map_or(id, str::to_string),
+                [] => body_id.unwrap_or(id),
                 [one] => {
-                    if let Some(body_id) = resource.get("id").and_then(Value::as_str)
+                    if let Some(body_id) = body_id
                         && body_id != one.id
                     {
                         return Err(StoreError::Invalid(format!(
@@ -306,60 +330,43 @@ fn apply(conn: &Connection, state: &mut State, indexed: Indexed) -> Result<Outco
                             one.id
                         )));
                     }
-                    one.id.clone()
+                    one.id.as_str()
                 }
                 many => return Err(StoreError::MultipleMatches(many.len())),
             };
-            if let Some(fields) = resource.as_object_mut() {
-                fields.insert("id".into(), Value::String(target));
-            }
-            apply(
+            update(
                 conn,
                 state,
-                Indexed {
-                    write: Write::Update {
-                        resource,
-                        if_match: None,
-                    },
-                    entries,
-                },
+                (resource, target),
+                None,
+                entries,
+                draft.as_ref(),
             )
         }
         Write::DeleteWhere {
             condition,
             multiple,
         } => {
-            let found = matching(conn, state, &condition)?;
+            let found = matching(conn, state, condition)?;
             if found.len() > 1 && !multiple {
                 return Err(StoreError::MultipleMatches(found.len()));
             }
             let mut deleted = Vec::new();
             for v in found {
-                let delete = Write::Delete {
-                    resource_type: v.resource_type,
-                    id: v.id,
-                    if_match: None,
-                };
-                let outcome = apply(
-                    conn,
-                    state,
-                    Indexed {
-                        write: delete,
-                        entries: Vec::new(),
-                    },
-                )?;
-                if let Outcome::Deleted(Some(t)) = outcome {
+                if let Outcome::Deleted(Some(t)) =
+                    delete(conn, state, &v.resource_type, &v.id, None)?
+                {
                     deleted.push(t);
                 }
             }
             Ok(Outcome::DeletedAll(deleted))
         }
         Write::Assert { condition, expect } => {
-            let mut found: Vec<String> = matching(conn, state, &condition)?
+            let mut found: Vec<String> = matching(conn, state, condition)?
                 .into_iter()
                 .map(|v| v.id)
                 .collect();
-            let mut expect = expect;
+            let mut expect = expect.clone();
             found.sort_unstable();
             expect.sort_unstable();
             if found == expect {
@@ -372,6 +379,76 @@ fn apply(conn: &Connection, state: &mut State, indexed: Indexed) -> Result<Outco
                 )))
             }
         }
+    }
+}
+
+/// The draft made ahead of the writer, or one made here from the resource.
+fn drafted<'a>(draft: Option<&'a Draft>, resource: &Value) -> std::borrow::Cow<'a, Draft> {
+    match draft {
+        Some(d) => std::borrow::Cow::Borrowed(d),
+        None => std::borrow::Cow::Owned(Draft::of(resource)),
+    }
+}
+
+/// Writes a new version of the resource `target` (its resource and the id to
+/// store it under), creating it when it does not exist or is deleted.
+fn update(
+    conn: &Connection,
+    state: &mut State,
+    target: (&Value, &str),
+    if_match: Option<u64>,
+    entries: &[Entry],
+    draft: Option<&Draft>,
+) -> Result<Outcome, StoreError> {
+    let (resource, id) = target;
+    let resource_type = resource_type_of(resource)?;
+    let now = current(conn, &resource_type, id)?;
+    check_match(if_match, now)?;
+    let (version, created) = match now {
+        Some((v, deleted)) => (v + 1, deleted),
+        None => (1, true),
+    };
+    let draft = drafted(draft, resource);
+    let v = insert(
+        conn,
+        state,
+        &resource_type,
+        id,
+        (version, now.is_some_and(|(_, deleted)| !deleted)),
+        Method::Update,
+        Some((&draft, entries)),
+    )?;
+    Ok(if created {
+        Outcome::Created(v)
+    } else {
+        Outcome::Updated(v)
+    })
+}
+
+/// Writes a tombstone, if the resource exists and is not deleted.
+fn delete(
+    conn: &Connection,
+    state: &mut State,
+    resource_type: &str,
+    id: &str,
+    if_match: Option<u64>,
+) -> Result<Outcome, StoreError> {
+    let now = current(conn, resource_type, id)?;
+    check_match(if_match, now)?;
+    match now {
+        Some((v, false)) => {
+            let t = insert(
+                conn,
+                state,
+                resource_type,
+                id,
+                (v + 1, true),
+                Method::Delete,
+                None,
+            )?;
+            Ok(Outcome::Deleted(Some(t)))
+        }
+        _ => Ok(Outcome::Deleted(None)),
     }
 }
 
@@ -429,25 +506,12 @@ fn insert(
     id: &str,
     version: (u64, bool),
     method: Method,
-    resource: Option<(Value, &[Entry])>,
+    resource: Option<(&Draft, &[Entry])>,
 ) -> Result<Version, StoreError> {
     let (version, replaces) = version;
     let last_updated = state.clock.tick();
-    let (resource, entries) = match resource {
-        Some((r, e)) => (Some(r), e),
-        None => (None, &[][..]),
-    };
-    let body: Option<Arc<str>> = match &resource {
-        Some(r) => {
-            let stamped = stamp(r, id, version, last_updated);
-            Some(
-                serde_json::to_string(&stamped)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?
-                    .into(),
-            )
-        }
-        None => None,
-    };
+    let body: Option<Arc<str>> =
+        resource.map(|(draft, _)| draft.stamp(resource_type, id, version, last_updated).into());
     conn.prepare_cached(
         "INSERT INTO resource_version (type, id, version, last_updated, method, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )
@@ -463,11 +527,11 @@ fn insert(
     })
     .map_err(backend)?;
     let seq = conn.last_insert_rowid();
-    let rid = index::rid(conn, resource_type, id)?;
+    let rid = index::rid(conn, resource_type, id, version == 1)?;
     if replaces {
         index::close(conn, rid, seq)?;
     }
-    if resource.is_some() {
+    if let Some((_, entries)) = resource {
         index::add_version(
             conn,
             &index::VersionKey {
@@ -493,35 +557,4 @@ fn insert(
         method,
         body,
     })
-}
-
-/// The resource with `resourceType`, `id` and `meta` (versionId, lastUpdated) first.
-fn stamp(resource: &Value, id: &str, version: u64, last_updated: i64) -> Value {
-    let empty = Map::new();
-    let fields = resource.as_object().unwrap_or(&empty);
-    let mut out = Map::with_capacity(fields.len() + 2);
-    if let Some(t) = fields.get("resourceType") {
-        out.insert("resourceType".into(), t.clone());
-    }
-    out.insert("id".into(), Value::String(id.to_string()));
-    let mut meta = Map::new();
-    meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert(
-        "lastUpdated".into(),
-        Value::String(format_instant(last_updated)),
-    );
-    if let Some(Value::Object(old)) = fields.get("meta") {
-        for (k, v) in old {
-            if k != "versionId" && k != "lastUpdated" {
-                meta.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out.insert("meta".into(), Value::Object(meta));
-    for (k, v) in fields {
-        if !matches!(k.as_str(), "resourceType" | "id" | "meta") {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(out)
 }

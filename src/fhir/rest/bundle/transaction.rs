@@ -349,10 +349,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
         }
         match (e.verb, t.id) {
             (Verb::Post, _) if e.if_none_exist.is_none() => {
-                ids[e.index] = Some((
-                    t.resource_type.to_string(),
-                    uuid::Uuid::new_v4().to_string(),
-                ));
+                ids[e.index] = Some((t.resource_type.to_string(), crate::store::new_id()));
             }
             (Verb::Put | Verb::Patch, Some(id)) => {
                 ids[e.index] = Some((t.resource_type.to_string(), id.to_string()));
@@ -422,10 +419,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                     found[i] = Some(v);
                 }
                 (Verb::Post, []) => {
-                    ids[i] = Some((
-                        t.resource_type.to_string(),
-                        uuid::Uuid::new_v4().to_string(),
-                    ));
+                    ids[i] = Some((t.resource_type.to_string(), crate::store::new_id()));
                 }
                 (_, [one]) => {
                     if let Some(body_id) = e
@@ -452,7 +446,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                         .as_ref()
                         .and_then(|r| r.get("id"))
                         .and_then(Value::as_str)
-                        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+                        .map_or_else(crate::store::new_id, str::to_string);
                     ids[i] = Some((t.resource_type.to_string(), id));
                 }
             }
