@@ -72,7 +72,13 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 /// Opens a connection through the counting VFS with the durability settings, and
-/// checks that SQLite took them.
+/// checks that SQLite took them. The WAL is copied back into the database file
+/// every 65,536 pages (256 MiB) rather than SQLite's default 1,000: a bulk load
+/// rewrites the same index pages over and over, and each checkpoint writes
+/// (and syncs) every page changed since the last one once, so a longer interval
+/// writes the hot pages fewer times. At 100,000 Synthea resources this took
+/// `hemolink load` from 2,014 to 3,053 resources/s and from 0.0123 to 0.0039
+/// fsyncs per resource (docs/benchmarks.md).
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -83,7 +89,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 10000;
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -32768;",
+         PRAGMA cache_size = -32768;
+         PRAGMA wal_autocheckpoint = 65536;",
     )
     .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(128);
