@@ -256,3 +256,13 @@ fn the_stored_text_is_the_resource_with_its_stamp_first() {
         store.close().await;
     });
 }
+
+#[test]
+fn server_ids_sort_in_the_order_they_were_made() {
+    let ids: Vec<String> = (0..10_000).map(|_| hemolink::store::new_id()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "each id sorts after the one made before it");
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len());
+}
