@@ -15,12 +15,12 @@
 //!
 //! The disk's fsync rate is measured first, in the same run.
 
+use super::load::counters;
+use super::search::say;
 use super::{ServerProcess, fsync_probe, proc_status_kb, start_server};
 use crate::client::Client;
 use axum::http::Method;
 use serde_json::Value;
-use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -144,11 +144,6 @@ fn templates(dir: &Path) -> Result<Vec<Template>, String> {
     Ok(out)
 }
 
-fn say(s: impl AsRef<str>) {
-    println!("{}", s.as_ref());
-    let _ = std::io::stdout().flush();
-}
-
 /// Runs the benchmark and prints its report (Markdown).
 pub fn run(args: &IngestArgs) -> ExitCode {
     match run_inner(args) {
@@ -213,21 +208,6 @@ fn run_inner(args: &IngestArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The store counters of `/metrics`: (commits, syncs).
-async fn counters(addr: SocketAddr) -> Result<(u64, u64), String> {
-    let mut c = Client::connect(addr).await?;
-    let text = c.send(Method::GET, "/metrics", &[], "").await?.text();
-    let get = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
-    };
-    Ok((
-        get("hemolink_store_commits_total "),
-        get("hemolink_store_syncs_total "),
-    ))
-}
-
 /// The rounds needed for `resources`: Bundles are taken in turn from the
 /// templates until that many resources are reached.
 fn bundles_for(templates: &[Template], resources: u64) -> usize {
@@ -289,7 +269,7 @@ async fn over_http(
         bundles,
         elapsed,
         Some(&latencies),
-        (after.0 - before.0, after.1 - before.1),
+        (after.1 - before.1, after.2 - before.2),
         peak,
     ))
 }

@@ -91,7 +91,7 @@ fn patient(n: u64, id: Option<&str>) -> String {
 }
 
 /// The store counters of `/metrics`: (units, commits, syncs).
-async fn counters(addr: SocketAddr) -> Result<(u64, u64, u64), String> {
+pub(super) async fn counters(addr: SocketAddr) -> Result<(u64, u64, u64), String> {
     let mut c = Client::connect(addr).await?;
     let text = c.send(Method::GET, "/metrics", &[], "").await?.text();
     let get = |name: &str| -> u64 {
