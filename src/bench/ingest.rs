@@ -393,13 +393,10 @@ fn one_transaction(
     while all.len() < entries {
         let t = &templates[i % templates.len()];
         i += 1;
-        let bundle: Value = serde_json::from_str(&t.render()).map_err(|e| e.to_string())?;
-        if let Value::Array(list) = &bundle["entry"] {
-            for e in list {
-                if all.len() < entries {
-                    all.push(e.clone());
-                }
-            }
+        let mut bundle: Value = serde_json::from_str(&t.render()).map_err(|e| e.to_string())?;
+        if let Value::Array(list) = bundle["entry"].take() {
+            let room = entries - all.len();
+            all.extend(list.into_iter().take(room));
         }
     }
     let body = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": all})

@@ -127,8 +127,9 @@ pub enum Write {
 pub struct Indexed {
     pub write: Write,
     pub entries: Vec<Entry>,
-    /// The resource's text without its stamp; when present, the write's
-    /// resource holds only `resourceType` and `id` (see [`Store::transact`]).
+    /// The resource's text without its stamp, for the writes that carry a
+    /// resource; their resource then holds only `resourceType` and `id`
+    /// (`Store::index` makes both).
     pub draft: Option<Draft>,
 }
 

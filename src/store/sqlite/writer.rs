@@ -281,7 +281,7 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                     "{resource_type}/{id} exists already"
                 )));
             }
-            let draft = drafted(draft.as_ref(), resource);
+            let draft = drafted(draft.as_ref())?;
             let v = insert(
                 conn,
                 state,
@@ -289,7 +289,7 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                 id,
                 (1, false),
                 Method::Create,
-                Some((&draft, entries)),
+                Some((draft, entries)),
             )?;
             Ok(Outcome::Created(v))
         }
@@ -382,12 +382,10 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
     }
 }
 
-/// The draft made ahead of the writer, or one made here from the resource.
-fn drafted<'a>(draft: Option<&'a Draft>, resource: &Value) -> std::borrow::Cow<'a, Draft> {
-    match draft {
-        Some(d) => std::borrow::Cow::Borrowed(d),
-        None => std::borrow::Cow::Owned(Draft::of(resource)),
-    }
+/// The draft [`crate::store::Store`] made for a write that carries a resource.
+fn drafted(draft: Option<&Draft>) -> Result<&Draft, StoreError> {
+    draft
+        .ok_or_else(|| StoreError::Backend("a resource came to the writer without its text".into()))
 }
 
 /// Writes a new version of the resource `target` (its resource and the id to
@@ -408,7 +406,7 @@ fn update(
         Some((v, deleted)) => (v + 1, deleted),
         None => (1, true),
     };
-    let draft = drafted(draft, resource);
+    let draft = drafted(draft)?;
     let v = insert(
         conn,
         state,
@@ -416,7 +414,7 @@ fn update(
         id,
         (version, now.is_some_and(|(_, deleted)| !deleted)),
         Method::Update,
-        Some((&draft, entries)),
+        Some((draft, entries)),
     )?;
     Ok(if created {
         Outcome::Created(v)
