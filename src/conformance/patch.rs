@@ -235,12 +235,7 @@ fn fhirpath_verdict(case: &XmlCase<'_>) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// The shared test data: `HEMOLINK_TESTDATA`, else `../shared/data` beside the checkout.
-    fn data_dir() -> std::path::PathBuf {
-        std::env::var_os("HEMOLINK_TESTDATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
-    }
+    use crate::fhir::testdata::root as data_dir;
 
     #[test]
     fn official_patch_cases() {

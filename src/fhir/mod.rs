@@ -13,6 +13,6 @@ pub mod rest;
 pub mod sample;
 pub mod summary;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 pub mod validate;
 pub mod xml;

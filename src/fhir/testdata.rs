@@ -5,10 +5,14 @@
 
 use std::path::PathBuf;
 
+/// The test-data folder.
+pub fn root() -> PathBuf {
+    std::env::var_os("HEMOLINK_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
 /// The `fhir-r4` folder of the test data.
 pub fn fhir_r4() -> PathBuf {
-    let root = std::env::var_os("HEMOLINK_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    root.join("fhir-r4")
+    root().join("fhir-r4")
 }
