@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Number, Value};
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 /// Where and why a JSON document was refused.
@@ -51,7 +52,33 @@ impl std::error::Error for JsonError {}
 /// server uses tens, not millions): parsing itself never recurses, but dropping
 /// the returned `Value` recurses once per level inside `serde_json`.
 pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, JsonError> {
+    parse_with(bytes, max_depth, None)
+}
+
+/// Receives the items of a root object's `entry` array (see [`parse_entries`]).
+pub type OnEntry<'f> = &'f mut dyn FnMut(Value, Range<usize>);
+
+/// Parses like [`parse`], except that each item of the root object's `entry`
+/// array (a Bundle's entries) is handed to `on_entry` as soon as it is
+/// complete, with its byte range in `bytes`, and not kept: the value returned
+/// has an empty `entry` array. The whole document is still checked, and an
+/// error still names the entry it is in, so a Bundle can be read one entry at
+/// a time without ever holding the tree of all of them.
+pub fn parse_entries(
+    bytes: &[u8],
+    max_depth: usize,
+    on_entry: OnEntry<'_>,
+) -> Result<Value, JsonError> {
+    parse_with(bytes, max_depth, Some(on_entry))
+}
+
+fn parse_with(
+    bytes: &[u8],
+    max_depth: usize,
+    on_entry: Option<OnEntry<'_>>,
+) -> Result<Value, JsonError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let offset = bytes.len() - body.len();
     // Parse only the valid UTF-8 prefix; reaching its end early means the
     // next byte is the invalid one, which `Parser::error` then reports.
     let (text, truncated) = match std::str::from_utf8(body) {
@@ -68,8 +95,25 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Value, JsonError> {
         truncated,
         max_depth,
         stack: Vec::new(),
+        entries: on_entry.map(|f| Entries {
+            f,
+            offset,
+            start: 0,
+            count: 0,
+        }),
     };
     parser.run()
+}
+
+/// Where the items of the root's `entry` array go, and how far they are.
+struct Entries<'f> {
+    f: OnEntry<'f>,
+    /// Bytes before the parsed text (a byte order mark).
+    offset: usize,
+    /// Where the item being parsed starts.
+    start: usize,
+    /// Items handed out so far.
+    count: usize,
 }
 
 /// A byte of 1 in every lane of a `u64`, and the same for ' ', '"' and '\\'.
@@ -83,6 +127,11 @@ fn has_byte_below(word: u64, n: u8) -> bool {
     word.wrapping_sub(ONES * u64::from(n)) & !word & (ONES << 7) != 0
 }
 
+/// Whether `root` is an object reading the value of its `entry` member.
+fn is_entry(root: &Frame) -> bool {
+    matches!(root, Frame::Object(_, Some(key)) if key == "entry")
+}
+
 /// An array or object whose closing bracket has not been read yet.
 enum Frame {
     Array(Vec<Value>),
@@ -90,7 +139,7 @@ enum Frame {
     Object(Map<String, Value>, Option<String>),
 }
 
-struct Parser<'a> {
+struct Parser<'a, 'f> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -98,12 +147,18 @@ struct Parser<'a> {
     truncated: bool,
     max_depth: usize,
     stack: Vec<Frame>,
+    entries: Option<Entries<'f>>,
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     fn run(&mut self) -> Result<Value, JsonError> {
         'value: loop {
             self.skip_ws();
+            if self.stack.len() == 2
+                && let Some(entries) = &mut self.entries
+            {
+                entries.start = self.pos;
+            }
             let mut value = match self.peek() {
                 Some(b'{') => {
                     self.open()?;
@@ -140,10 +195,18 @@ impl<'a> Parser<'a> {
             // A value is complete: hand it to its container, closing as many
             // containers as the input closes.
             loop {
+                let handed_out = self.stack.len() == 2 && is_entry(&self.stack[0]);
                 let (close, expected) = match self.stack.last_mut() {
                     None => return self.finish(value),
                     Some(Frame::Array(items)) => {
-                        items.push(value);
+                        match self.entries.as_mut() {
+                            Some(entries) if handed_out => {
+                                let start = entries.offset + entries.start;
+                                (entries.f)(value, start..entries.offset + self.pos);
+                                entries.count += 1;
+                            }
+                            _ => items.push(value),
+                        }
                         (b']', "expected ',' or ']'")
                     }
                     Some(Frame::Object(map, key)) => {
@@ -451,8 +514,15 @@ impl<'a> Parser<'a> {
         let this_line = before.get(line_start..).unwrap_or_default();
         let column = 1 + this_line.iter().filter(|&&b| b & 0xC0 != 0x80).count();
         let mut path = String::new();
-        for frame in &self.stack {
+        for (depth, frame) in self.stack.iter().enumerate() {
             match frame {
+                Frame::Array(_)
+                    if depth == 1
+                        && is_entry(&self.stack[0])
+                        && let Some(entries) = &self.entries =>
+                {
+                    path.push_str(&format!("[{}]", entries.count));
+                }
                 Frame::Array(items) => path.push_str(&format!("[{}]", items.len())),
                 Frame::Object(_, Some(key)) => {
                     if !path.is_empty() {
@@ -775,5 +845,29 @@ mod tests {
             }
         }
         assert!(accepted > 1_000, "only {accepted} mutants were valid JSON");
+    }
+
+    /// The entries of a root `entry` array come out one by one with their
+    /// byte ranges; everything else, nested `entry` members included, stays.
+    #[test]
+    fn entries_are_handed_out() {
+        let doc = b"\xEF\xBB\xBF{\"a\":1, \"entry\": [ {\"x\":[1]} ,{\"entry\":[2]}], \"b\":[3]}";
+        let mut seen = Vec::new();
+        let shell = parse_entries(doc, 8, &mut |v, range| seen.push((v, range))).unwrap();
+        assert_eq!(shell, serde_json::json!({"a": 1, "entry": [], "b": [3]}));
+        assert_eq!(seen.len(), 2);
+        for (value, range) in &seen {
+            assert_eq!(&parse(&doc[range.clone()], 8).unwrap(), value);
+        }
+        assert_eq!(seen[1].0, serde_json::json!({"entry": [2]}));
+        // Errors still name the entry they are in.
+        let bad = b"{\"entry\": [{}, {}, {\"x\": [1,]}]}";
+        let e = parse_entries(bad, 8, &mut |_, _| {}).unwrap_err();
+        assert_eq!(e.path, "entry[2].x[1]");
+        assert_eq!(parse(bad, 8).unwrap_err(), e);
+        // Without an object at the root, nothing is handed out.
+        let mut n = 0;
+        let list = parse_entries(b"[[1],[2]]", 8, &mut |_, _| n += 1).unwrap();
+        assert_eq!((list, n), (serde_json::json!([[1], [2]]), 0));
     }
 }

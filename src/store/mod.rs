@@ -133,6 +133,17 @@ pub struct Indexed {
     pub draft: Option<Draft>,
 }
 
+/// How many writes of a streamed unit may be made ahead of the one being
+/// written.
+pub const STREAM_AHEAD: usize = 32;
+
+/// One piece of a streamed unit of work.
+pub enum Piece {
+    Write(Box<Indexed>),
+    /// The unit is complete: commit it.
+    End,
+}
+
 /// A resource's JSON text made before it reaches the writer: every member but
 /// `resourceType`, `id` and meta's `versionId` and `lastUpdated`, which only the
 /// writer knows. Serializing is the larger part of storing a resource; done
@@ -378,6 +389,14 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
     /// Applies a unit of work: all writes commit together, durably, or none does.
     fn transact(&self, writes: Vec<Indexed>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
+    /// Applies a unit of work whose writes arrive one at a time, ended by
+    /// [`Piece::End`] (the channel closing before it abandons the unit), as
+    /// [`Store::transact_streamed`] describes.
+    fn transact_stream(
+        &self,
+        pieces: tokio::sync::mpsc::Receiver<Piece>,
+        keep_texts: bool,
+    ) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
     /// Counters since start.
     fn stats(&self) -> Stats;
     /// Flushes and closes; later calls fail.
@@ -401,37 +420,36 @@ impl Store {
         }
     }
 
-    /// The index entries and the draft text of every write, made here, on the
+    /// The index entries and the draft text of a write, made here, on the
     /// caller's thread, so that the backend's writer only stores them. The
     /// resource of a drafted write keeps only `resourceType` and `id` (the rest
     /// is in the draft), so it is also freed here rather than by the writer.
-    fn index(&self, writes: Vec<Write>) -> Vec<Indexed> {
-        writes
-            .into_iter()
-            .map(|mut write| {
-                let (entries, draft) = match &mut write {
-                    Write::Create { resource, .. }
-                    | Write::Update { resource, .. }
-                    | Write::UpdateWhere { resource, .. } => {
-                        let t = resource["resourceType"].as_str().unwrap_or("");
-                        let entries = extract(registry(), t, resource, &self.base);
-                        let draft = Draft::of(resource);
-                        if let Some(fields) = resource.as_object_mut() {
-                            fields.retain(|k, _| k == "resourceType" || k == "id");
-                        }
-                        (entries, Some(draft))
-                    }
-                    Write::Delete { .. } | Write::DeleteWhere { .. } | Write::Assert { .. } => {
-                        (Vec::new(), None)
-                    }
-                };
-                Indexed {
-                    write,
-                    entries,
-                    draft,
+    fn indexed(&self, mut write: Write) -> Indexed {
+        let (entries, draft) = match &mut write {
+            Write::Create { resource, .. }
+            | Write::Update { resource, .. }
+            | Write::UpdateWhere { resource, .. } => {
+                let t = resource["resourceType"].as_str().unwrap_or("");
+                let entries = extract(registry(), t, resource, &self.base);
+                let draft = Draft::of(resource);
+                if let Some(fields) = resource.as_object_mut() {
+                    fields.retain(|k, _| k == "resourceType" || k == "id");
                 }
-            })
-            .collect()
+                (entries, Some(draft))
+            }
+            Write::Delete { .. } | Write::DeleteWhere { .. } | Write::Assert { .. } => {
+                (Vec::new(), None)
+            }
+        };
+        Indexed {
+            write,
+            entries,
+            draft,
+        }
+    }
+
+    fn index(&self, writes: Vec<Write>) -> Vec<Indexed> {
+        writes.into_iter().map(|w| self.indexed(w)).collect()
     }
 
     /// The current version of a resource (possibly a tombstone).
@@ -457,6 +475,37 @@ impl Store {
     /// A unit of work: every write commits, durably, or none does.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         self.backend.transact(self.index(writes)).await
+    }
+
+    /// A unit of work whose writes are made one at a time while it is written,
+    /// so that they are never all in memory: each is indexed and handed to the
+    /// backend as soon as it is made, at most [`STREAM_AHEAD`] ahead of the
+    /// one being written. The unit commits whole, durably, or not at all; when
+    /// making a write fails, nothing is written and that error is returned
+    /// (the outer one). Without `keep_texts` the versions of the outcomes come
+    /// back without their text (`body` is `None`), for a caller that does not
+    /// return them.
+    pub async fn transact_streamed<E>(
+        &self,
+        writes: impl Iterator<Item = Result<Write, E>> + Send,
+        keep_texts: bool,
+    ) -> Result<Result<Vec<Outcome>, StoreError>, E> {
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_AHEAD);
+        let written = self.backend.transact_stream(rx, keep_texts);
+        let made = async move {
+            for write in writes {
+                // Dropping `tx` without an end abandons the unit.
+                let piece = Piece::Write(Box::new(self.indexed(write?)));
+                if tx.send(piece).await.is_err() {
+                    // The backend stopped at a failed write: its error is the answer.
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Piece::End).await;
+            Ok(())
+        };
+        let (written, made) = tokio::join!(written, made);
+        made.map(|()| written)
     }
 
     /// A page of search results.

@@ -304,6 +304,19 @@ fn a_ten_thousand_entry_transaction_commits_whole_or_not_at_all() {
         "Bundle.entry[9998].resource.birthDate"
     );
     assert_eq!(total(&s, "Patient"), 0);
+    // Over 1 MiB, the entries are written as they are made; failures found
+    // only then roll everything back too. A reference to no entry, found as
+    // entry 9,990 is made:
+    let mut bundle = entries(None);
+    bundle["entry"][9_990]["resource"]["link"][0]["other"]["reference"] =
+        json!("urn:uuid:00000000-0000-4000-8000-999999999999");
+    let (status, outcome) = post(&s, &bundle);
+    assert_eq!(status, 400, "{outcome}");
+    assert_eq!(
+        expression(&outcome),
+        "Bundle.entry[9990].resource.link[0].other.reference"
+    );
+    assert_eq!(total(&s, "Patient"), 0);
     let (status, b) = post(&s, &entries(None));
     assert_eq!(status, 200);
     assert_eq!(b["entry"].as_array().unwrap().len(), 10_000);
@@ -314,6 +327,35 @@ fn a_ten_thousand_entry_transaction_commits_whole_or_not_at_all() {
         last["link"][0]["other"]["reference"],
         format!("Patient/{previous}")
     );
+    // A version conflict in the last write, found by the store: the 9,999
+    // creates before it are undone.
+    let mut bundle = entries(None);
+    let list = bundle["entry"].as_array_mut().unwrap();
+    list.pop();
+    list.push(
+        json!({"resource": {"resourceType": "Patient", "id": previous},
+        "request": {"method": "PUT", "url": format!("Patient/{previous}"), "ifMatch": "W/\"7\""}}),
+    );
+    let (status, outcome) = post(&s, &bundle);
+    assert_eq!(status, 412, "{outcome}");
+    assert_eq!(expression(&outcome), "Bundle.entry[9999].request");
+    assert_eq!(total(&s, "Patient"), 10_000);
+    // With return=minimal, the response carries no resources.
+    let r = s.request(
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/fhir+json"),
+            ("Prefer", "return=minimal"),
+        ],
+        entries(None).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["entry"].as_array().unwrap().len(), 10_000);
+    assert!(b["entry"][9_999].get("resource").is_none());
+    assert_eq!(b["entry"][9_999]["response"]["status"], "201 Created");
+    assert_eq!(total(&s, "Patient"), 20_000);
 }
 
 #[test]

@@ -270,33 +270,13 @@ impl FromRequest<Shared> for ResourceBody {
 
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
         let limit = (state.config.max_body_size, "max_body_size");
-        read_resource(request, limit, true).await.map(ResourceBody)
-    }
-}
-
-/// A Bundle posted to the base (batch or transaction), read under its own
-/// limit (`max_bundle_size`), with what validation found in it: a batch
-/// fails only the entries whose resources are invalid.
-pub struct BundleBody(pub Value, pub Vec<Issue>);
-
-impl FromRequest<Shared> for BundleBody {
-    type Rejection = FhirError;
-
-    async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
-        let limit = (state.config.max_bundle_size, "max_bundle_size");
-        let bundle = read_resource(request, limit, false).await?;
-        let issues = validate::validate_resource(&bundle);
-        Ok(BundleBody(bundle, issues))
+        read_resource(request, limit).await.map(ResourceBody)
     }
 }
 
 /// Reads a request body of at most `limit` bytes (the option that sets it
-/// named beside) and parses it as a FHIR resource; with `validate`, checks it.
-async fn read_resource(
-    request: Request,
-    limit: (usize, &str),
-    validate: bool,
-) -> Result<Value, FhirError> {
+/// named beside), parses it as a FHIR resource and checks it.
+async fn read_resource(request: Request, limit: (usize, &str)) -> Result<Value, FhirError> {
     let is_binary = request.uri().path().starts_with("/Binary");
     let url_id = request.uri().path().split('/').nth(2).map(str::to_string);
     let url_type = request
@@ -350,9 +330,6 @@ async fn read_resource(
             "structure",
             "the body is not a FHIR resource (a JSON object)",
         ));
-    }
-    if !validate {
-        return Ok(resource);
     }
     let issues = validate::validate_resource(&resource);
     if !issues.is_empty() {

@@ -53,6 +53,22 @@ pub fn validate_resource(resource: &Value) -> Vec<Issue> {
     v.finish()
 }
 
+/// Checks one item of a Bundle's `entry` array as [`validate_resource`]
+/// checks it within its Bundle; the issues name `Bundle.entry[index]`. With
+/// the Bundle's other members checked on their own, a Bundle is validated one
+/// entry at a time.
+pub fn validate_bundle_entry(entry: &Value, index: usize) -> Vec<Issue> {
+    let mut v = Validator {
+        model: model(),
+        path: String::with_capacity(64),
+        issues: Vec::new(),
+        suppressed: 0,
+        root: "",
+    };
+    v.bundle_entry(entry, index);
+    v.finish()
+}
+
 /// The state of one validation: where the walk is and what it has found.
 struct Validator<'m> {
     model: &'m Model,

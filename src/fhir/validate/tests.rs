@@ -300,6 +300,25 @@ fn nested_resources() {
     let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient"}},
         {"resource": {"resourceType": "Patient", "birthDate": "2024-13-01"}}]});
+    for (i, entry) in bundle["entry"].as_array().unwrap().iter().enumerate() {
+        let alone = super::validate_bundle_entry(entry, i);
+        let within: Vec<_> = super::validate_resource(&bundle)
+            .into_iter()
+            .filter(|issue| {
+                issue
+                    .expression
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(&format!("Bundle.entry[{i}]")))
+            })
+            .collect();
+        assert_eq!(alone, within);
+    }
+    assert_eq!(
+        super::validate_bundle_entry(&json!([1]), 4)[0]
+            .expression
+            .as_deref(),
+        Some("Bundle.entry[4]")
+    );
     let d = one(bundle, "value", "Bundle.entry[1].resource.birthDate");
     assert!(d.starts_with("'2024-13-01' is not a valid date"), "{d}");
     one(

@@ -73,6 +73,25 @@ impl<'m> Validator<'m> {
         }
     }
 
+    /// Checks one item of `Bundle.entry` as the walk of its whole Bundle
+    /// would, at `Bundle.entry[index]`.
+    pub(super) fn bundle_entry(&mut self, value: &Value, index: usize) {
+        let model: &'m Model = self.model;
+        let Some(def) = model.resource("Bundle") else {
+            return;
+        };
+        let Some((_, element, code)) = find(&def.elements, "entry") else {
+            return;
+        };
+        self.root = &def.name;
+        let shape = self.shape(element, code);
+        let mark = self.enter(&def.name);
+        self.enter("entry");
+        self.enter_index(index);
+        self.complex_item(value, shape, "entry", 0);
+        self.leave(mark);
+    }
+
     /// Checks the properties of an object holding `elements`, and that the
     /// mandatory ones are there.
     pub(super) fn object(

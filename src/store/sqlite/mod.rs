@@ -421,6 +421,22 @@ impl Backend for SqliteStore {
         })
     }
 
+    fn transact_stream(
+        &self,
+        pieces: tokio::sync::mpsc::Receiver<super::Piece>,
+        keep_texts: bool,
+    ) -> BoxFuture<'_, Result<Vec<super::Outcome>, StoreError>> {
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            self.send(writer::Job::Stream {
+                pieces,
+                keep_texts,
+                reply,
+            })?;
+            rx.await.map_err(|_| closed())?
+        })
+    }
+
     fn search<'a>(
         &'a self,
         search: &'a crate::search::query::Search,

@@ -1,9 +1,11 @@
 //! The single writer of the SQLite store. Units of work arrive on a channel; the
 //! writer takes every unit waiting, applies each in its own savepoint, and commits
-//! them together (group commit: one fsync of the WAL acknowledges them all). Only
-//! after the commit has returned, so after the fsync, is any caller answered.
+//! them together (group commit: one fsync of the WAL acknowledges them all). A
+//! streamed unit (a large transaction, whose writes arrive one at a time) is
+//! committed on its own. Only after the commit has returned, so after the
+//! fsync, is any caller answered.
 
-use super::super::{Draft, Indexed, Method, Outcome, StoreError, Version, Write};
+use super::super::{Draft, Indexed, Method, Outcome, Piece, StoreError, Version, Write};
 use super::{index, reindex};
 use crate::fhir::instant::now_micros;
 use crate::search::entry::Entry;
@@ -24,6 +26,13 @@ pub enum Job {
     Unit {
         writes: Vec<Indexed>,
         reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+    },
+    /// Apply a unit of work whose writes arrive one at a time, alone in its
+    /// commit, and answer once it is durable.
+    Stream {
+        pieces: tokio::sync::mpsc::Receiver<Piece>,
+        keep_texts: bool,
+        reply: Reply,
     },
     /// Report the connection's `synchronous` and `journal_mode` settings.
     Pragmas(oneshot::Sender<(i64, String)>),
@@ -67,10 +76,16 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>, p
     };
     while let Ok(first) = jobs.recv() {
         let mut units: Vec<(Vec<Indexed>, Reply)> = Vec::new();
+        let mut stream = None;
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
                 Job::Unit { writes, reply } => units.push((writes, reply)),
+                Job::Stream {
+                    pieces,
+                    keep_texts,
+                    reply,
+                } => stream = Some((pieces, keep_texts, reply)),
                 Job::Pragmas(reply) => {
                     let _ = reply.send(pragmas(&conn));
                 }
@@ -82,18 +97,26 @@ pub fn run(mut conn: Connection, jobs: Receiver<Job>, counters: Arc<Counters>, p
                     let _ = reply.send(reindex::run(&mut conn, &state.pids, &base, only_if_stale));
                 }
             }
-            if units.len() < MAX_GROUP {
+            // A streamed unit ends the group: it is committed on its own.
+            if units.len() < MAX_GROUP && stream.is_none() {
                 next = jobs.try_recv().ok();
             }
         }
-        if units.is_empty() {
-            continue;
+        if !units.is_empty() {
+            let (writes, replies): (Vec<_>, Vec<_>) = units.into_iter().unzip();
+            let results = commit_group(&mut conn, &mut state, writes, &counters);
+            let committed = results.iter().filter(|r| r.is_ok()).count() as u64;
+            counters.units.fetch_add(committed, Ordering::Relaxed);
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
         }
-        let (writes, replies): (Vec<_>, Vec<_>) = units.into_iter().unzip();
-        let results = commit_group(&mut conn, &mut state, writes, &counters);
-        let committed = results.iter().filter(|r| r.is_ok()).count() as u64;
-        counters.units.fetch_add(committed, Ordering::Relaxed);
-        for (reply, result) in replies.into_iter().zip(results) {
+        if let Some((pieces, keep_texts, reply)) = stream {
+            let result = streamed(&mut conn, &mut state, pieces, keep_texts);
+            if result.is_ok() {
+                counters.units.fetch_add(1, Ordering::Relaxed);
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+            }
             let _ = reply.send(result);
         }
     }
@@ -197,6 +220,55 @@ fn with_savepoints(
     }
     tx.commit()?;
     Ok(results)
+}
+
+/// Applies the writes of a streamed unit as they arrive and commits them once
+/// its end arrives. A failed write, or the channel closing first, rolls all
+/// of it back (dropping the transaction does). Every error names its write.
+fn streamed(
+    conn: &mut Connection,
+    state: &mut State,
+    mut pieces: tokio::sync::mpsc::Receiver<Piece>,
+    keep_texts: bool,
+) -> Result<Vec<Outcome>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let mut outcomes = Vec::new();
+    loop {
+        match pieces.blocking_recv() {
+            Some(Piece::Write(w)) => {
+                let index = outcomes.len();
+                let mut outcome = apply(&tx, state, &w).map_err(|error| match error {
+                    StoreError::Backend(_) => error,
+                    _ => StoreError::Write {
+                        index,
+                        error: Box::new(error),
+                    },
+                })?;
+                if !keep_texts {
+                    without_text(&mut outcome);
+                }
+                outcomes.push(outcome);
+            }
+            Some(Piece::End) => break,
+            None => {
+                return Err(StoreError::Backend(
+                    "the unit of work was abandoned before its end".into(),
+                ));
+            }
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(outcomes)
+}
+
+/// Drops the text of the versions an outcome carries.
+fn without_text(outcome: &mut Outcome) {
+    match outcome {
+        Outcome::Created(v) | Outcome::Updated(v) | Outcome::Existing(v) => v.body = None,
+        Outcome::Deleted(_) | Outcome::DeletedAll(_) | Outcome::Checked => {}
+    }
 }
 
 /// Applies the writes of one unit; an error of a unit of several names its write.

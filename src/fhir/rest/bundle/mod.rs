@@ -1,27 +1,34 @@
 //! `POST [base]` with a `batch` or `transaction` Bundle (R4 http.html#transaction).
-//! This file reads the Bundle into [`Entry`]s (each request checked and named
-//! by its position), orders them as the spec processes them (DELETE, POST,
-//! PUT/PATCH, GET/HEAD), sends entries through the server's own router where
-//! the interaction is the ordinary one, and builds the response Bundle.
-//! [`transaction`] makes a transaction one unit of work in the store;
-//! [`batch`] answers each entry on its own; [`references`] finds and rewrites
-//! the references a transaction resolves.
+//! [`read`] reads the Bundle into [`Entry`]s, one at a time (each request
+//! checked and named by its position); this file orders them as the spec
+//! processes them (DELETE, POST, PUT/PATCH, GET/HEAD), sends entries through
+//! the server's own router where the interaction is the ordinary one, and
+//! builds the response Bundle. [`transaction`] makes a transaction one unit
+//! of work in the store; [`batch`] answers each entry on its own;
+//! [`references`] finds and rewrites the references a transaction resolves.
 
 mod batch;
+mod read;
 mod references;
 mod transaction;
 
+pub use read::BundleBody;
+
 use super::Shared;
-use super::request::{BundleBody, Fhir};
+use super::request::{Fhir, MAX_JSON_DEPTH};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::{format_instant, now_micros};
+use crate::fhir::json;
 use crate::fhir::outcome::Issue;
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::Response;
+use read::{Facts, Posted};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use tower::ServiceExt;
 
@@ -80,14 +87,37 @@ pub struct Entry {
     pub verb: Verb,
     /// `request.url`, relative to the base, without a leading `/`.
     pub url: String,
-    pub resource: Option<Value>,
+    pub resource: Option<Resource>,
+    /// What a transaction checks of the resource (nothing for a PATCH).
+    pub facts: Facts,
     pub if_none_exist: Option<String>,
     pub if_match: Option<String>,
     pub if_none_match: Option<String>,
     pub if_modified_since: Option<String>,
 }
 
+/// The resource of an entry: its tree, or, read from a large body, the text
+/// of the whole entry, parsed again when the resource is needed.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    Tree(Value),
+    Text(Bytes),
+}
+
 impl Entry {
+    /// The entry's resource, if it has one.
+    pub fn resource(&self) -> Result<Option<Cow<'_, Value>>, FhirError> {
+        match &self.resource {
+            None => Ok(None),
+            Some(Resource::Tree(r)) => Ok(Some(Cow::Borrowed(r))),
+            Some(Resource::Text(text)) => {
+                let mut entry = json::parse(text, MAX_JSON_DEPTH)
+                    .map_err(|e| FhirError::internal("bundle entry", e))?;
+                Ok(entry.get_mut("resource").map(Value::take).map(Cow::Owned))
+            }
+        }
+    }
+
     /// The FHIRPath of this entry, or of one of its parts.
     pub fn at(&self, member: &str) -> String {
         if member.is_empty() {
@@ -115,10 +145,17 @@ pub fn entry_error(status: StatusCode, code: &'static str, at: String, text: Str
 pub async fn post(
     State(state): State<Shared>,
     fhir: Fhir,
-    BundleBody(bundle, issues): BundleBody,
+    BundleBody(posted): BundleBody,
 ) -> Result<Response, FhirError> {
     fhir.only(&[])?;
-    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+    let Posted {
+        shell,
+        entries,
+        issues,
+        refused,
+        large,
+    } = posted;
+    if shell.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(entry_error(
             StatusCode::BAD_REQUEST,
             "invalid",
@@ -126,11 +163,7 @@ pub async fn post(
             "only a Bundle (batch or transaction) may be posted to the base".into(),
         ));
     }
-    let kind = bundle
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let kind = shell.get("type").and_then(Value::as_str).unwrap_or("");
     // A batch fails the entries whose resources are invalid; anything else
     // invalid fails the request.
     let mut invalid: HashMap<usize, Vec<Issue>> = HashMap::new();
@@ -144,9 +177,11 @@ pub async fn post(
     if !whole.is_empty() {
         return Err(FhirError::with_issues(StatusCode::BAD_REQUEST, whole));
     }
-    let entries = entries(bundle, &state.config.base_url)?;
-    let response = match kind.as_str() {
-        "transaction" => transaction::run(&state, &fhir, entries).await?,
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    let response = match kind {
+        "transaction" => transaction::run(&state, &fhir, entries, large).await?,
         "batch" => batch::run(&state, &fhir, entries, invalid).await,
         other => {
             return Err(entry_error(
@@ -167,82 +202,6 @@ fn entry_of(issue: &Issue) -> Option<usize> {
     let rest = issue.expression.as_deref()?.strip_prefix("Bundle.entry[")?;
     let (index, rest) = rest.split_once(']')?;
     rest.starts_with(".resource").then(|| index.parse().ok())?
-}
-
-/// The entries of a Bundle, each request checked.
-fn entries(mut bundle: Value, base: &str) -> Result<Vec<Entry>, FhirError> {
-    let list = match bundle.get_mut("entry").map(Value::take) {
-        Some(Value::Array(list)) => list,
-        _ => Vec::new(),
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (index, mut e) in list.into_iter().enumerate() {
-        let bad = |member: &str, text: String| {
-            entry_error(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("Bundle.entry[{index}]{member}"),
-                text,
-            )
-        };
-        let request = e.get("request").cloned().unwrap_or(Value::Null);
-        if !request.is_object() {
-            return Err(bad(
-                ".request",
-                "each entry of a batch or transaction needs a request".into(),
-            ));
-        }
-        let text = |name: &str| {
-            request
-                .get(name)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let method = text("method").unwrap_or_default();
-        let verb = Verb::parse(&method).ok_or_else(|| {
-            bad(
-                ".request.method",
-                format!("'{method}' is not GET, HEAD, POST, PUT, PATCH or DELETE"),
-            )
-        })?;
-        let raw_url = text("url").unwrap_or_default();
-        let url = relative_url(&raw_url, base).ok_or_else(|| {
-            bad(
-                ".request.url",
-                format!("'{raw_url}' is not a URL of this server"),
-            )
-        })?;
-        let resource = e.get_mut("resource").map(Value::take);
-        if matches!(verb, Verb::Post | Verb::Put | Verb::Patch) && resource.is_none() {
-            return Err(bad(
-                ".resource",
-                format!("a {method} entry needs a resource"),
-            ));
-        }
-        out.push(Entry {
-            index,
-            full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
-            verb,
-            url,
-            resource,
-            if_none_exist: text("ifNoneExist"),
-            if_match: text("ifMatch"),
-            if_none_match: text("ifNoneMatch"),
-            if_modified_since: text("ifModifiedSince"),
-        });
-    }
-    Ok(out)
-}
-
-/// `url` relative to the base (absolute URLs must be on it), without a leading `/`.
-fn relative_url(url: &str, base: &str) -> Option<String> {
-    let rest = if url.contains("://") {
-        url.strip_prefix(base)?
-    } else {
-        url
-    };
-    let rest = rest.trim_start_matches('/');
-    (!rest.is_empty()).then(|| rest.to_string())
 }
 
 /// The positions of `entries` in processing order (stable within a step).
@@ -274,7 +233,11 @@ async fn dispatch(app: &Router, fhir: &Fhir, entry: &Entry) -> Value {
             request = request.header(name, v);
         }
     }
-    let body = match &entry.resource {
+    let resource = match entry.resource() {
+        Ok(r) => r,
+        Err(e) => return failed_entry(e),
+    };
+    let body = match resource.as_deref() {
         // A JSON Patch travels in a Binary (http.html#patch).
         Some(r) if entry.verb == Verb::Patch && r["resourceType"] == "Binary" => {
             use base64::Engine;

@@ -6,6 +6,7 @@
 //! `DetectedIssue.reference`, `Immunization.education.reference` and
 //! `Expression.reference`; they are left alone.
 
+use crate::fhir::rest::instance::resource_type;
 use serde_json::Value;
 
 /// Calls `f` with the FHIRPath of each `Reference.reference` of `resource`
@@ -16,18 +17,21 @@ pub fn for_each_reference(resource: &mut Value, f: &mut dyn FnMut(&str, &mut Str
         .and_then(Value::as_str)
         .unwrap_or("Resource")
         .to_string();
-    walk(resource, &root, &root, None, f);
+    let mut path = root.clone();
+    walk(resource, &mut path, &root, None, f);
 }
 
 /// Walks `node` at `path`, inside a resource of `resource_type`, reached
-/// through the member `key`.
+/// through the member `key`. `path` is one buffer for the whole walk: each
+/// step appends to it and truncates it back.
 fn walk(
     node: &mut Value,
-    path: &str,
+    path: &mut String,
     resource_type: &str,
     key: Option<&str>,
     f: &mut dyn FnMut(&str, &mut String),
 ) {
+    use std::fmt::Write as _;
     match node {
         Value::Object(fields) => {
             let own_type = fields
@@ -37,25 +41,44 @@ fn walk(
             let uri_named_reference = own_type.as_deref() == Some("DetectedIssue")
                 || (key == Some("education") && resource_type == "Immunization")
                 || fields.contains_key("language") && fields.contains_key("expression");
+            let t = own_type.as_deref().unwrap_or(resource_type);
             for (name, child) in fields.iter_mut() {
-                let child_path = format!("{path}.{name}");
+                let mark = path.len();
+                path.push('.');
+                path.push_str(name);
                 if name == "reference" && !uri_named_reference {
                     if let Value::String(text) = child {
-                        f(&child_path, text);
+                        f(path, text);
                     }
-                    continue;
+                } else if child.is_object() || child.is_array() {
+                    walk(child, path, t, Some(name), f);
                 }
-                let t = own_type.as_deref().unwrap_or(resource_type);
-                walk(child, &child_path, t, Some(name), f);
+                path.truncate(mark);
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, &format!("{path}[{i}]"), resource_type, key, f);
+                if item.is_object() || item.is_array() {
+                    let mark = path.len();
+                    let _ = write!(path, "[{i}]");
+                    walk(item, path, resource_type, key, f);
+                    path.truncate(mark);
+                }
             }
         }
         _ => {}
     }
+}
+
+/// `urn:uuid:…` or `urn:oid:…`: a fullUrl that only names an entry of the Bundle.
+pub fn is_placeholder(text: &str) -> bool {
+    text.starts_with("urn:uuid:") || text.starts_with("urn:oid:")
+}
+
+/// `Patient?identifier=…`: a reference by search criteria.
+pub fn is_conditional(text: &str) -> bool {
+    text.split_once('?')
+        .is_some_and(|(t, _)| !t.contains('/') && resource_type(t).is_ok())
 }
 
 /// Replaces, in the narrative `div`s of `resource` (its own and its contained
@@ -68,8 +91,8 @@ pub fn rewrite_narrative(resource: &mut Value, map: &dyn Fn(&str) -> Option<Stri
             Value::String(s) => Some(s),
             _ => None,
         })
+        && let Some(rewritten) = rewrite_links(div, map)
     {
-        let rewritten = rewrite_links(div, map);
         *div = rewritten;
     }
     if let Some(Value::Array(contained)) = resource.get_mut("contained") {
@@ -80,9 +103,10 @@ pub fn rewrite_narrative(resource: &mut Value, map: &dyn Fn(&str) -> Option<Stri
 }
 
 /// `html` with every `href="…"`/`src="…"` (either quote) value that `map`
-/// knows replaced.
-fn rewrite_links(html: &str, map: &dyn Fn(&str) -> Option<String>) -> String {
+/// knows replaced; `None` when there is none.
+fn rewrite_links(html: &str, map: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let mut out = String::with_capacity(html.len());
+    let mut changed = false;
     let mut rest = html;
     while let Some(at) = find_attribute(rest) {
         let (before, after) = rest.split_at(at.value_start);
@@ -91,13 +115,16 @@ fn rewrite_links(html: &str, map: &dyn Fn(&str) -> Option<String>) -> String {
         let end = after.find(quote).unwrap_or(after.len());
         let value = &after[..end];
         match map(value) {
-            Some(new) => out.push_str(&new),
+            Some(new) => {
+                out.push_str(&new);
+                changed = true;
+            }
             None => out.push_str(value),
         }
         rest = &after[end..];
     }
     out.push_str(rest);
-    out
+    changed.then_some(out)
 }
 
 /// Where the next `href=`/`src=` value starts, and its quote.

@@ -13,8 +13,10 @@
 //! (at most [`ATTEMPTS`] times). GET and HEAD entries run after the commit,
 //! through the router.
 
-use super::references::{for_each_reference, rewrite_narrative};
-use super::{Entry, Fhir, Verb, dispatch, entry_error, processing_order, response_bundle};
+use super::references::{for_each_reference, is_conditional, is_placeholder, rewrite_narrative};
+use super::{
+    Entry, Fhir, Resource, Verb, dispatch, entry_error, processing_order, response_bundle,
+};
 use crate::auth::{Access, Interaction};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::format_instant;
@@ -46,27 +48,83 @@ enum Slot {
     Read,
 }
 
-/// A transaction ready to commit.
-struct Prepared {
-    writes: Vec<Write>,
+/// A transaction ready to commit: what each write of the unit is made from,
+/// and how the response is made from the outcomes.
+struct Prepared<'e> {
+    steps: Vec<Step>,
     /// The Bundle entry each write comes from.
     owners: Vec<usize>,
     /// Per Bundle entry.
     slots: Vec<Slot>,
+    making: Making<'e>,
 }
 
-/// Runs a transaction and returns its `transaction-response` Bundle.
-pub async fn run(state: &Shared, fhir: &Fhir, entries: Vec<Entry>) -> Result<Value, FhirError> {
+/// One write of the unit, before its resource is made.
+enum Step {
+    Assert(Box<Write>),
+    Delete {
+        resource_type: String,
+        id: String,
+        if_match: Option<u64>,
+    },
+    /// The resource of an entry, written under `id`.
+    Resource {
+        entry: usize,
+        id: String,
+        if_match: Option<u64>,
+    },
+}
+
+/// What the resources of the unit are made with, one at a time, as the unit
+/// is written: each entry's resource (parsed again from the body of a large
+/// Bundle) gets its id, and its references are resolved.
+struct Making<'e> {
+    entries: &'e [Entry],
+    names: Names<'e>,
+    /// Conditional reference → `Type/id` of its one match.
+    conditional: HashMap<String, String>,
+    /// The results of the PATCH entries.
+    patched: HashMap<usize, Value>,
+}
+
+/// Runs a transaction and returns its `transaction-response` Bundle. The
+/// writes of a `large` Bundle are streamed to the store, each made just
+/// before it is written; the others are made first and written together.
+pub async fn run(
+    state: &Shared,
+    fhir: &Fhir,
+    mut entries: Vec<Entry>,
+    large: bool,
+) -> Result<Value, FhirError> {
     check_full_urls(&entries)?;
     let mut attempt = 1;
     loop {
         let Prepared {
-            writes,
+            steps,
             owners,
             slots,
+            mut making,
         } = prepare(state, &entries).await?;
-        match state.store.transact(writes).await {
-            Ok(outcomes) => return respond(state, fhir, &entries, slots, outcomes).await,
+        let writes = steps.into_iter().map(|step| making.write(step));
+        let written = if large {
+            let keep_texts = fhir.prefer == Return::Representation;
+            state.store.transact_streamed(writes, keep_texts).await?
+        } else {
+            let writes = writes.collect::<Result<Vec<_>, _>>()?;
+            state.store.transact(writes).await
+        };
+        drop(making);
+        match written {
+            Ok(outcomes) => {
+                // The body a large Bundle's resources were read from is not
+                // needed to answer: free it before the response is made.
+                for e in &mut entries {
+                    if matches!(e.resource, Some(Resource::Text(_))) {
+                        e.resource = None;
+                    }
+                }
+                return respond(state, fhir, &entries, slots, outcomes).await;
+            }
             Err(e) if attempt < ATTEMPTS && retryable(&e, &owners, &entries) => {
                 attempt += 1;
             }
@@ -101,11 +159,7 @@ fn check_full_urls(entries: &[Entry]) -> Result<(), FhirError> {
         let Some(url) = e.full_url.as_deref() else {
             continue;
         };
-        let version = e
-            .resource
-            .as_ref()
-            .and_then(|r| r.pointer("/meta/versionId"))
-            .and_then(Value::as_str);
+        let version = e.facts.version_id.as_deref();
         if let Some(first) = seen.insert((url, version), e.index) {
             return Err(entry_error(
                 StatusCode::BAD_REQUEST,
@@ -157,6 +211,7 @@ enum Query {
 }
 
 /// Resolution state: what each fullUrl stands for.
+#[derive(Default)]
 struct Names<'a> {
     /// fullUrl → `Type/id`, once known.
     known: HashMap<String, String>,
@@ -178,10 +233,6 @@ impl Names<'_> {
         }
         Query::Ready(pairs)
     }
-}
-
-fn is_placeholder(text: &str) -> bool {
-    text.starts_with("urn:uuid:") || text.starts_with("urn:oid:")
 }
 
 /// The matches of a condition on `t` (at most `limit`, 2 to tell one from
@@ -278,7 +329,7 @@ fn target<'e>(entry: &'e Entry) -> Result<Target<'e>, FhirError> {
 }
 
 /// Reads the store and turns the entries into one unit of work.
-async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirError> {
+async fn prepare<'e>(state: &Shared, entries: &'e [Entry]) -> Result<Prepared<'e>, FhirError> {
     let mut names = Names {
         known: HashMap::new(),
         all: entries
@@ -310,8 +361,8 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                 id: t.id,
             })
             .map_err(|err| located(err, &e.at("request")))?;
-        if let Some(r) = e.resource.as_ref().filter(|_| e.verb != Verb::Patch) {
-            if crate::fhir::summary::is_subsetted(r) {
+        if e.resource.is_some() && e.verb != Verb::Patch {
+            if e.facts.subsetted {
                 return Err(entry_error(
                     StatusCode::BAD_REQUEST,
                     "processing",
@@ -320,7 +371,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                         .into(),
                 ));
             }
-            let body_type = r.get("resourceType").and_then(Value::as_str).unwrap_or("");
+            let body_type = e.facts.resource_type.as_deref().unwrap_or("");
             if body_type != t.resource_type {
                 return Err(entry_error(
                     StatusCode::BAD_REQUEST,
@@ -334,7 +385,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
             }
             if e.verb == Verb::Put
                 && let Some(id) = t.id
-                && r.get("id").and_then(Value::as_str) != Some(id)
+                && e.facts.id.as_deref() != Some(id)
             {
                 return Err(entry_error(
                     StatusCode::BAD_REQUEST,
@@ -422,11 +473,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                     ids[i] = Some((t.resource_type.to_string(), crate::store::new_id()));
                 }
                 (_, [one]) => {
-                    if let Some(body_id) = e
-                        .resource
-                        .as_ref()
-                        .and_then(|r| r.get("id"))
-                        .and_then(Value::as_str)
+                    if let Some(body_id) = e.facts.id.as_deref()
                         && body_id != one
                     {
                         return Err(entry_error(
@@ -441,12 +488,7 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
                     ids[i] = Some((t.resource_type.to_string(), one.clone()));
                 }
                 (_, []) => {
-                    let id = e
-                        .resource
-                        .as_ref()
-                        .and_then(|r| r.get("id"))
-                        .and_then(Value::as_str)
-                        .map_or_else(crate::store::new_id, str::to_string);
+                    let id = e.facts.id.clone().unwrap_or_else(crate::store::new_id);
                     ids[i] = Some((t.resource_type.to_string(), id));
                 }
             }
@@ -470,27 +512,42 @@ async fn prepare(state: &Shared, entries: &[Entry]) -> Result<Prepared, FhirErro
         pending = waiting;
     }
     check_overlap(entries, &ids, &found, &deletes)?;
-    let mut resources: Vec<Option<Value>> = vec![None; entries.len()];
+    let mut making = Making {
+        entries,
+        names,
+        conditional: HashMap::new(),
+        patched: HashMap::new(),
+    };
     let mut bases: Vec<Option<u64>> = vec![None; entries.len()];
-    let mut conditional: HashMap<String, Option<String>> = HashMap::new();
     for e in entries {
-        let (Some(r), Some((t, id)), None) = (&e.resource, &ids[e.index], &found[e.index]) else {
+        let (Some(_), Some((t, id)), None) = (&e.resource, &ids[e.index], &found[e.index]) else {
             continue;
         };
-        let mut r = if e.verb == Verb::Patch {
-            let (patched, base) = patch_entry(state, e, t, id, r).await?;
+        if e.verb == Verb::Patch {
+            let document = e.resource()?.unwrap_or_default();
+            let (mut patched, base) = patch_entry(state, e, t, id, &document).await?;
             bases[e.index] = Some(base);
-            patched
+            let mut wanted = Vec::new();
+            for_each_reference(&mut patched, &mut |path, text| {
+                if is_conditional(text) {
+                    wanted.push((path.to_string(), text.clone()));
+                }
+            });
+            making.patched.insert(e.index, patched);
+            making.look_up(state, e, &wanted, &mut asserts).await?;
         } else {
-            r.clone()
-        };
-        if let Some(fields) = r.as_object_mut() {
-            fields.insert("id".into(), Value::String(id.clone()));
+            making
+                .look_up(state, e, &e.facts.conditional, &mut asserts)
+                .await?;
         }
-        resolve_references(state, e, &mut r, &names, &mut conditional, &mut asserts).await?;
-        resources[e.index] = Some(r);
     }
-    build(entries, resources, bases, ids, found, deletes, asserts)
+    let (steps, owners, slots) = layout(entries, bases, ids, found, deletes, asserts)?;
+    Ok(Prepared {
+        steps,
+        owners,
+        slots,
+        making,
+    })
 }
 
 /// A PATCH entry: the patched resource and the version it was computed from.
@@ -581,113 +638,160 @@ fn check_overlap(
     Ok(())
 }
 
-/// Rewrites the references of one entry's resource: fullUrls of the Bundle
-/// to `Type/id`, conditional references to their one match.
-async fn resolve_references(
-    state: &Shared,
-    e: &Entry,
-    resource: &mut Value,
-    names: &Names<'_>,
-    conditional: &mut HashMap<String, Option<String>>,
-    asserts: &mut Vec<(Write, usize)>,
-) -> Result<(), FhirError> {
-    let mut wanted: Vec<(String, String)> = Vec::new();
-    let mut unknown: Option<(String, String)> = None;
-    for_each_reference(resource, &mut |path, text| {
-        if let Some(target) = names.known.get(text.as_str()) {
-            *text = target.clone();
-        } else if is_placeholder(text) {
-            unknown.get_or_insert((path.to_string(), text.clone()));
-        } else if is_conditional(text) && !conditional.contains_key(text.as_str()) {
-            wanted.push((path.to_string(), text.clone()));
-        }
-    });
-    let at = |path: &str| {
-        let rest = path.split_once('.').map_or("", |(_, r)| r);
-        e.at(&format!("resource.{rest}"))
-    };
-    if let Some((path, text)) = unknown {
-        return Err(entry_error(
-            StatusCode::BAD_REQUEST,
-            "not-found",
-            at(&path),
-            format!("'{text}' is the fullUrl of no entry of this Bundle"),
-        ));
-    }
-    for (path, text) in wanted {
-        if conditional.contains_key(&text) {
-            continue;
-        }
-        let (t, query) = text.split_once('?').unwrap_or((&text, ""));
-        let pairs = match names.substitute(query) {
-            Query::Ready(p) => p,
-            Query::Waiting => {
+impl Making<'_> {
+    /// Finds the one match of each conditional reference of entry `e` not
+    /// found yet (`wanted`: path and text), and asserts it.
+    async fn look_up(
+        &mut self,
+        state: &Shared,
+        e: &Entry,
+        wanted: &[(String, String)],
+        asserts: &mut Vec<(Write, usize)>,
+    ) -> Result<(), FhirError> {
+        for (path, text) in wanted {
+            if self.conditional.contains_key(text) {
+                continue;
+            }
+            let at = resource_path(e, path);
+            let (t, query) = text.split_once('?').unwrap_or((text, ""));
+            let pairs = match self.names.substitute(query) {
+                Query::Ready(p) => p,
+                Query::Waiting => {
+                    return Err(entry_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        at,
+                        format!(
+                            "the conditional reference '{text}' names the fullUrl of an entry whose identity depends on a condition"
+                        ),
+                    ));
+                }
+            };
+            let (search, matched) = find(state, t, &pairs, 2, &at).await?;
+            if matched.len() != 1 {
                 return Err(entry_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid",
-                    at(&path),
+                    StatusCode::PRECONDITION_FAILED,
+                    if matched.is_empty() {
+                        "not-found"
+                    } else {
+                        "multiple-matches"
+                    },
+                    at,
                     format!(
-                        "the conditional reference '{text}' names the fullUrl of an entry whose identity depends on a condition"
+                        "the conditional reference '{text}' matched {} resources; it must match exactly one",
+                        matched.len()
                     ),
                 ));
             }
-        };
-        let (search, matched) = find(state, t, &pairs, 2, &at(&path)).await?;
-        if matched.len() != 1 {
-            return Err(entry_error(
-                StatusCode::PRECONDITION_FAILED,
-                if matched.is_empty() {
-                    "not-found"
-                } else {
-                    "multiple-matches"
+            self.conditional
+                .insert(text.clone(), format!("{t}/{}", matched[0]));
+            asserts.push((
+                Write::Assert {
+                    condition: search,
+                    expect: matched,
                 },
-                at(&path),
-                format!(
-                    "the conditional reference '{text}' matched {} resources; it must match exactly one",
-                    matched.len()
-                ),
+                e.index,
             ));
         }
-        conditional.insert(text.clone(), Some(format!("{t}/{}", matched[0])));
-        asserts.push((
-            Write::Assert {
-                condition: search,
-                expect: matched,
-            },
-            e.index,
-        ));
+        Ok(())
     }
-    for_each_reference(resource, &mut |_, text| {
-        if let Some(Some(target)) = conditional.get(text.as_str()) {
-            *text = target.clone();
+
+    /// The write of one step, its resource made now.
+    fn write(&mut self, step: Step) -> Result<Write, FhirError> {
+        let (entry, id, if_match) = match step {
+            Step::Assert(w) => return Ok(*w),
+            Step::Delete {
+                resource_type,
+                id,
+                if_match,
+            } => {
+                return Ok(Write::Delete {
+                    resource_type,
+                    id,
+                    if_match,
+                });
+            }
+            Step::Resource {
+                entry,
+                id,
+                if_match,
+            } => (entry, id, if_match),
+        };
+        let e = &self.entries[entry];
+        let mut resource = match self.patched.remove(&entry) {
+            Some(r) => r,
+            None => e
+                .resource()?
+                .ok_or_else(|| FhirError::internal("transaction", "an entry lost its resource"))?
+                .into_owned(),
+        };
+        if let Some(fields) = resource.as_object_mut() {
+            fields.insert("id".into(), Value::String(id.clone()));
         }
-    });
-    rewrite_narrative(resource, &|link| names.known.get(link).cloned());
-    Ok(())
+        self.resolve(e, &mut resource)?;
+        Ok(match e.verb {
+            Verb::Post => Write::Create {
+                id,
+                resource,
+                if_none_exist: None,
+            },
+            _ => Write::Update { resource, if_match },
+        })
+    }
+
+    /// Rewrites the references of one entry's resource: fullUrls of the
+    /// Bundle to `Type/id`, conditional references to their one match.
+    fn resolve(&self, e: &Entry, resource: &mut Value) -> Result<(), FhirError> {
+        let mut unknown: Option<(String, String)> = None;
+        for_each_reference(resource, &mut |path, text| {
+            if let Some(target) = self
+                .names
+                .known
+                .get(text.as_str())
+                .or_else(|| self.conditional.get(text.as_str()))
+            {
+                text.clone_from(target);
+            } else if is_placeholder(text) {
+                unknown.get_or_insert((path.to_string(), text.clone()));
+            }
+        });
+        if let Some((path, text)) = unknown {
+            return Err(entry_error(
+                StatusCode::BAD_REQUEST,
+                "not-found",
+                resource_path(e, &path),
+                format!("'{text}' is the fullUrl of no entry of this Bundle"),
+            ));
+        }
+        rewrite_narrative(resource, &|link| self.names.known.get(link).cloned());
+        Ok(())
+    }
 }
 
-/// `Patient?identifier=…`: a reference by search criteria.
-fn is_conditional(text: &str) -> bool {
-    text.split_once('?')
-        .is_some_and(|(t, _)| !t.contains('/') && resource_type(t).is_ok())
+/// The FHIRPath, within the Bundle, of `path` (from the resource type on) in
+/// the resource of entry `e`.
+fn resource_path(e: &Entry, path: &str) -> String {
+    let rest = path.split_once('.').map_or("", |(_, r)| r);
+    e.at(&format!("resource.{rest}"))
 }
 
-/// The unit of work: the assertions first (they check the state the
-/// transaction was prepared on), then the writes in processing order.
-#[allow(clippy::too_many_arguments)]
-fn build(
+/// The steps of the unit: the assertions first (they check the state the
+/// transaction was prepared on), then the writes in processing order; with
+/// the entry each step comes from and what answers each entry.
+type Layout = (Vec<Step>, Vec<usize>, Vec<Slot>);
+
+fn layout(
     entries: &[Entry],
-    mut resources: Vec<Option<Value>>,
     bases: Vec<Option<u64>>,
     ids: Vec<Option<(String, String)>>,
     mut found: Vec<Option<Version>>,
     deletes: Vec<Vec<String>>,
     asserts: Vec<(Write, usize)>,
-) -> Result<Prepared, FhirError> {
-    let mut writes = Vec::new();
+) -> Result<Layout, FhirError> {
+    let mut steps = Vec::new();
     let mut owners = Vec::new();
     for (w, owner) in asserts {
-        writes.push(w);
+        steps.push(Step::Assert(Box::new(w)));
         owners.push(owner);
     }
     let mut slots: Vec<Slot> = (0..entries.len()).map(|_| Slot::Read).collect();
@@ -705,9 +809,9 @@ fn build(
                 let t = target(e)?.resource_type.to_string();
                 let mut mine = Vec::new();
                 for id in &deletes[i] {
-                    mine.push(writes.len());
+                    mine.push(steps.len());
                     owners.push(i);
-                    writes.push(Write::Delete {
+                    steps.push(Step::Delete {
                         resource_type: t.clone(),
                         id: id.clone(),
                         if_match,
@@ -720,36 +824,26 @@ fn build(
                     slots[i] = Slot::Found(v);
                     continue;
                 }
-                let (Some(resource), Some((_, id))) = (resources[i].take(), &ids[i]) else {
-                    return Err(FhirError::internal(
-                        "transaction",
-                        "an entry lost its resource",
-                    ));
+                let Some((_, id)) = &ids[i] else {
+                    return Err(FhirError::internal("transaction", "an entry lost its id"));
                 };
-                slots[i] = Slot::Written(writes.len());
+                slots[i] = Slot::Written(steps.len());
                 owners.push(i);
-                writes.push(match e.verb {
-                    Verb::Post => Write::Create {
-                        id: id.clone(),
-                        resource,
-                        if_none_exist: None,
-                    },
+                steps.push(Step::Resource {
+                    entry: i,
+                    id: id.clone(),
                     // A patch was computed from one version: it writes only
                     // over that one.
-                    Verb::Patch => Write::Update {
-                        resource,
-                        if_match: bases[i].or(if_match),
+                    if_match: match e.verb {
+                        Verb::Post => None,
+                        Verb::Patch => bases[i].or(if_match),
+                        _ => if_match,
                     },
-                    _ => Write::Update { resource, if_match },
                 });
             }
         }
     }
-    Ok(Prepared {
-        writes,
-        owners,
-        slots,
-    })
+    Ok((steps, owners, slots))
 }
 
 /// The response Bundle: one entry per request entry, in the request's order.
