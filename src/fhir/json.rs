@@ -798,7 +798,8 @@ mod tests {
 
     #[test]
     fn mutated_documents_never_panic() {
-        let seeds: [&[u8]; 4] = [
+        let seeds: [&[u8]; 5] = [
+            br#"{"resourceType":"Bundle","entry":[{"resource":{"id":"a"}},{"request":{"url":"x"}}],"type":"batch"}"#,
             br#"{"resourceType":"Observation","id":"x1","valueQuantity":{"value":1.50,"unit":"g/dL"},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"718-7"}]},"valueInteger":-0}],"note":[{"text":"caf\u00e9 \uD83D\uDE00 \"q\""}],"flag":true,"none":null}"#,
             "[\"é\", 1e-3, [[], {}], {\"a\": [false, 12345678901234567890]}]".as_bytes(),
             b"\xEF\xBB\xBF {\"k\":\"v\\n\\t\\/\"}\r\n",
@@ -834,6 +835,14 @@ mod tests {
             // skip), both parsers must draw the same line.
             let body = doc.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&doc);
             let theirs: Result<Value, _> = serde_json::from_slice(body);
+            // Reading a Bundle entry by entry accepts and refuses the same
+            // documents, and each entry's range parses to the entry.
+            let mut entries = Vec::new();
+            let split = parse_entries(&doc, 32, &mut |v, range| entries.push((v, range)));
+            assert_eq!(split.is_ok(), parse(&doc, 32).is_ok());
+            for (value, range) in entries.iter().filter(|_| split.is_ok()) {
+                assert_eq!(&parse(&doc[range.clone()], 32).unwrap(), value);
+            }
             match (parse(&doc, 32), theirs) {
                 (Ok(ours), Ok(theirs)) => {
                     assert_eq!(ours, theirs);
