@@ -134,8 +134,8 @@ pub fn read(bytes: &Bytes, syntax: Syntax, base: &str) -> Result<Posted, FhirErr
         Syntax::Xml => {
             let mut bundle = xml::from_xml(bytes)
                 .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?;
-            if let Some(Value::Array(list)) = bundle.get_mut("entry").map(Value::take) {
-                for value in list {
+            if let Some(Value::Array(list)) = bundle.get_mut("entry") {
+                for value in std::mem::take(list) {
                     reader.add(value, None);
                 }
             }
