@@ -13,7 +13,7 @@
 
 use super::Shared;
 use super::instance::{admit, admit_conditional, store_error, written};
-use super::request::{Fhir, MAX_JSON_DEPTH, read_limited, too_large};
+use super::request::{Fhir, MAX_JSON_DEPTH, read_limited};
 use super::search::condition;
 use crate::auth::Interaction;
 use crate::fhir::error::FhirError;
@@ -96,15 +96,7 @@ impl FromRequest<Shared> for PatchBody {
                 "XML Patch is not supported; send JSON Patch (application/json-patch+json) or FHIRPath Patch (a Parameters resource)".into(),
             ));
         }
-        let declared = request
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit.0) {
-            return Err(too_large(limit));
-        }
-        let bytes = read_limited(request.into_body(), limit).await?;
+        let bytes = read_limited(request, limit).await?;
         let not_json = |e: json::JsonError| {
             FhirError::with_issues(
                 StatusCode::BAD_REQUEST,

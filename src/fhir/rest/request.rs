@@ -9,7 +9,6 @@ use super::format::{self, BodyType, Syntax, Wanted};
 use crate::fhir::error::FhirError;
 use crate::fhir::outcome::Issue;
 use crate::fhir::{json, validate, xml};
-use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -292,15 +291,7 @@ async fn read_resource(request: Request, limit: (usize, &str)) -> Result<Value, 
         .get("content-type")
         .and_then(|v| v.to_str().ok());
     let body_type = format::body_type(content_type, is_binary)?;
-    let declared = request
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit.0) {
-        return Err(too_large(limit));
-    }
-    let bytes = read_limited(request.into_body(), limit).await?;
+    let bytes = read_limited(request, limit).await?;
     let resource = match body_type {
         BodyType::Fhir(Syntax::Json) => json::parse(&bytes, MAX_JSON_DEPTH).map_err(|e| {
             let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
@@ -350,7 +341,7 @@ async fn read_resource(request: Request, limit: (usize, &str)) -> Result<Value, 
     Ok(resource)
 }
 
-pub(super) fn too_large((limit, option): (usize, &str)) -> FhirError {
+fn too_large((limit, option): (usize, &str)) -> FhirError {
     FhirError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-long",
@@ -361,10 +352,22 @@ pub(super) fn too_large((limit, option): (usize, &str)) -> FhirError {
 /// How long a client may take to send a request body.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Reads the body of a request, refused with 413 beyond `limit` bytes (the
+/// option that sets it named beside): at once when `Content-Length` says so,
+/// else as soon as more arrives.
 pub(super) async fn read_limited(
-    body: Body,
+    request: Request,
     limit: (usize, &str),
 ) -> Result<axum::body::Bytes, FhirError> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit.0) {
+        return Err(too_large(limit));
+    }
+    let body = request.into_body();
     let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit.0)).await
     else {
         return Err(FhirError::new(

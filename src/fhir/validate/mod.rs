@@ -42,13 +42,7 @@ pub const MAX_DEPTH: usize = 100;
 /// values, `not-supported` for an unknown resource type, `invalid` otherwise)
 /// and the FHIRPath of the element at fault (`Patient.name[0].given[1]`).
 pub fn validate_resource(resource: &Value) -> Vec<Issue> {
-    let mut v = Validator {
-        model: model(),
-        path: String::with_capacity(64),
-        issues: Vec::new(),
-        suppressed: 0,
-        root: "",
-    };
+    let mut v = Validator::new();
     v.resource(resource, "Resource", 0);
     v.finish()
 }
@@ -58,13 +52,7 @@ pub fn validate_resource(resource: &Value) -> Vec<Issue> {
 /// the Bundle's other members checked on their own, a Bundle is validated one
 /// entry at a time.
 pub fn validate_bundle_entry(entry: &Value, index: usize) -> Vec<Issue> {
-    let mut v = Validator {
-        model: model(),
-        path: String::with_capacity(64),
-        issues: Vec::new(),
-        suppressed: 0,
-        root: "",
-    };
+    let mut v = Validator::new();
     v.bundle_entry(entry, index);
     v.finish()
 }
@@ -81,6 +69,16 @@ struct Validator<'m> {
 }
 
 impl Validator<'_> {
+    fn new() -> Validator<'static> {
+        Validator {
+            model: model(),
+            path: String::with_capacity(64),
+            issues: Vec::new(),
+            suppressed: 0,
+            root: "",
+        }
+    }
+
     /// Records an issue at the current path (formatted only if it is kept).
     fn report(&mut self, code: &'static str, diagnostics: fmt::Arguments<'_>) {
         if self.issues.len() >= MAX_ISSUES {

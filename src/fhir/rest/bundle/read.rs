@@ -14,7 +14,7 @@ use crate::fhir::error::FhirError;
 use crate::fhir::outcome::Issue;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::format::{self, BodyType, Syntax};
-use crate::fhir::rest::request::{MAX_JSON_DEPTH, read_limited, too_large};
+use crate::fhir::rest::request::{MAX_JSON_DEPTH, read_limited};
 use crate::fhir::validate::{self, MAX_ISSUES};
 use crate::fhir::{json, xml};
 use axum::body::Bytes;
@@ -94,15 +94,7 @@ impl FromRequest<Shared> for BundleBody {
                 ));
             }
         };
-        let declared = request
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit.0) {
-            return Err(too_large(limit));
-        }
-        let bytes = read_limited(request.into_body(), limit).await?;
+        let bytes = read_limited(request, limit).await?;
         read(&bytes, syntax, &state.config.base_url).map(BundleBody)
     }
 }
