@@ -12,7 +12,7 @@
 //! `/proc/PID/clear_refs`), so the VmHWM read after it is the walk's own peak.
 
 use super::search::{get_page, say};
-use super::{ServerProcess, proc_status_kb, start_server};
+use super::{ServerProcess, proc_status_kb, reset_peak_rss, start_server};
 use crate::client::Client;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
@@ -139,7 +139,7 @@ fn walk(
 ) -> Result<bool, String> {
     let pid = server.child.id();
     let before = proc_status_kb(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
-    let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let reset = reset_peak_rss(pid).is_ok();
     let started = Instant::now();
     let (matches, included, pages) = rt.block_on(async {
         let mut c = Client::connect(server.addr).await?;

@@ -17,7 +17,7 @@
 
 use super::load::counters;
 use super::search::say;
-use super::{ServerProcess, fsync_probe, proc_status_kb, start_server};
+use super::{ServerProcess, fsync_probe, proc_status_kb, reset_peak_rss, start_server};
 use crate::client::Client;
 use axum::http::Method;
 use serde_json::Value;
@@ -285,12 +285,9 @@ fn row(
     peak_kb: u64,
 ) -> String {
     let secs = elapsed.as_secs_f64();
-    let pct = |p: f64| match latencies {
-        Some(l) if !l.is_empty() => {
-            let i = ((l.len() as f64 * p).ceil() as usize).clamp(1, l.len()) - 1;
-            format!("{:.1}", l[i].as_secs_f64() * 1000.0)
-        }
-        _ => "-".into(),
+    let pct = |p: f64| match latencies.and_then(|l| Some(l[super::rank(l.len(), p)?])) {
+        Some(d) => format!("{:.1}", d.as_secs_f64() * 1000.0),
+        None => "-".into(),
     };
     let (commits, syncs) = store;
     format!(
@@ -406,8 +403,7 @@ fn one_transaction(
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (server, _) = start_server(&dir, &[])?;
     let pid = server.child.id();
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-        .map_err(|e| format!("cannot reset the server's peak RSS: {e}"))?;
+    reset_peak_rss(pid).map_err(|e| format!("cannot reset the server's peak RSS: {e}"))?;
     let before = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
     let size = body.len();
     let started = Instant::now();

@@ -47,11 +47,7 @@ impl PhaseResult {
         let ok = self.latencies_us.len();
         let secs = self.elapsed.as_secs_f64();
         let pct = |p: f64| -> f64 {
-            if ok == 0 {
-                return 0.0;
-            }
-            let i = ((ok as f64 * p).ceil() as usize).clamp(1, ok) - 1;
-            self.latencies_us[i] as f64 / 1000.0
+            super::rank(ok, p).map_or(0.0, |i| self.latencies_us[i] as f64 / 1000.0)
         };
         let writes = if self.op == Op::Read {
             "| - | - | - |".to_string()

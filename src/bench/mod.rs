@@ -56,6 +56,18 @@ fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Resets a process's peak RSS (`VmHWM`) to its current RSS, so that the next
+/// reading is the peak of what follows.
+fn reset_peak_rss(pid: u32) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
+
+/// The position of the `p` quantile (nearest rank) among `len` sorted values;
+/// `None` when there are none.
+fn rank(len: usize, p: f64) -> Option<usize> {
+    (len > 0).then(|| ((len as f64 * p).ceil() as usize).clamp(1, len) - 1)
+}
+
 /// The disk's limit: 4 KiB appends each followed by fdatasync, for `seconds`.
 fn fsync_probe(dir: &Path, seconds: u64) -> std::io::Result<f64> {
     use std::os::unix::fs::FileExt;

@@ -705,11 +705,7 @@ struct QueryResult {
 
 /// Milliseconds at quantile `p` of sorted microseconds.
 fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i] as f64 / 1000.0
+    super::rank(sorted.len(), p).map_or(f64::NAN, |i| sorted[i] as f64 / 1000.0)
 }
 
 impl QueryResult {

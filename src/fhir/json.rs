@@ -14,6 +14,10 @@ use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
 
+/// The deepest nesting the server accepts in a request body (FHIR resources
+/// stay far below it).
+pub const MAX_DEPTH: usize = 128;
+
 /// Where and why a JSON document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
@@ -195,7 +199,8 @@ impl<'a> Parser<'a, '_> {
             // A value is complete: hand it to its container, closing as many
             // containers as the input closes.
             loop {
-                let handed_out = self.stack.len() == 2 && is_entry(&self.stack[0]);
+                let handed_out =
+                    self.entries.is_some() && self.stack.len() == 2 && is_entry(&self.stack[0]);
                 let (close, expected) = match self.stack.last_mut() {
                     None => return self.finish(value),
                     Some(Frame::Array(items)) => {

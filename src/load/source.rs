@@ -109,7 +109,7 @@ fn read_ndjson(file: &Path, name: &str, emit: &mut dyn FnMut(Unit) -> bool) -> R
 }
 
 /// A file's content as a unit.
-fn as_unit(value: Value, name: &str) -> Result<Unit, String> {
+fn as_unit(mut value: Value, name: &str) -> Result<Unit, String> {
     let resource_type = value
         .get("resourceType")
         .and_then(Value::as_str)
@@ -138,11 +138,11 @@ fn as_unit(value: Value, name: &str) -> Result<Unit, String> {
             })
         }
         "collection" => {
-            let entries = match value.get("entry") {
+            let entries = match value.get_mut("entry").map(Value::take) {
                 Some(Value::Array(list)) => list
-                    .iter()
-                    .filter_map(|e| {
-                        let r = e.get("resource")?.clone();
+                    .into_iter()
+                    .filter_map(|mut e| {
+                        let r = e.get_mut("resource")?.take();
                         let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_string);
                         Some(entry(full_url, r))
                     })

@@ -865,25 +865,38 @@ fn tidy(object: &mut Map<String, Value>, key: &str) {
     }
 }
 
-/// Puts a value into list `key` at position `at` (at most its length).
-fn insert_at(
+/// Puts a value into list `key` at position `at`, with its `_name` sibling in
+/// step: in place of the item there (`overwrite`), or before it (`at` may then
+/// be the list's length).
+fn put_at(
     object: &mut Map<String, Value>,
     elements: &[Element],
     key: &str,
     at: usize,
     built: Built,
+    overwrite: bool,
 ) -> Result<(), String> {
     let len = list_len(object, key)?;
-    if at > len {
+    if at > len || (overwrite && at == len) {
         return Err(format!(
             "index {at} is beyond the end of the list ({len} items)"
         ));
     }
+    let put = |list: &mut Vec<Value>, value: Value| {
+        if overwrite {
+            list[at] = value;
+        } else {
+            list.insert(at, value);
+        }
+    };
     let ext = sibling(key);
     if built.extension.is_some() || object.contains_key(&ext) {
-        array_mut(object, elements, &ext, len)?.insert(at, built.extension.unwrap_or(Value::Null));
+        put(
+            array_mut(object, elements, &ext, len)?,
+            built.extension.unwrap_or(Value::Null),
+        );
     }
-    array_mut(object, elements, key, len)?.insert(at, built.value);
+    put(array_mut(object, elements, key, len)?, built.value);
     tidy(object, key);
     Ok(())
 }
@@ -917,7 +930,7 @@ fn append(
     let key = el.json_name(built.code);
     if el.is_array() {
         let len = list_len(object, &key)?;
-        return insert_at(object, elements, &key, len, built);
+        return put_at(object, elements, &key, len, built, false);
     }
     if let Some(existing) = object.keys().find(|k| {
         el.type_for_key(k.strip_prefix('_').unwrap_or(k.as_str()))
@@ -1127,18 +1140,29 @@ impl Operation<'_> {
             .ok_or_else(|| self.fail("the element cannot hold children"))
     }
 
+    /// The elements of the object at `parent`, and the element `key` among them.
+    fn element_at(
+        &self,
+        doc: &Value,
+        parent: &[Step],
+        key: &str,
+    ) -> Result<(&'static [Element], &'static Element), PatchError> {
+        let def = def_at(doc, parent)
+            .ok_or_else(|| self.fail("the model does not describe the element"))?;
+        let elements = def
+            .children()
+            .ok_or_else(|| self.fail("the model does not describe the element"))?;
+        let (el, _) = def
+            .element(key)
+            .ok_or_else(|| self.fail(format!("{key} is not an element")))?;
+        Ok((elements, el))
+    }
+
     fn replace(&self, doc: &mut Value, targets: &[Target]) -> Result<(), PatchError> {
         let Target::Element(place) = self.single(targets)? else {
             return Err(self.fail("the resource itself cannot be replaced"));
         };
-        let parent = def_at(doc, &place.parent)
-            .ok_or_else(|| self.fail("the model does not describe the element"))?;
-        let elements = parent
-            .children()
-            .ok_or_else(|| self.fail("the model does not describe the element"))?;
-        let (el, _) = parent
-            .element(&place.key)
-            .ok_or_else(|| self.fail(format!("{} is not an element", place.key)))?;
+        let (elements, el) = self.element_at(doc, &place.parent, &place.key)?;
         let built = build(el, self.given()?).map_err(|why| self.fail(why))?;
         self.fits(
             place.parent.len() + 1 + usize::from(place.index.is_some()),
@@ -1153,24 +1177,7 @@ impl Operation<'_> {
             set(object, elements, &key, built);
             return Ok(());
         };
-        let len = list_len(object, &place.key).map_err(|why| self.fail(why))?;
-        let ext = sibling(&place.key);
-        if built.extension.is_some() || object.contains_key(&ext) {
-            let slot = array_mut(object, elements, &ext, len)
-                .map_err(|why| self.fail(why))?
-                .get_mut(i);
-            if let Some(slot) = slot {
-                *slot = built.extension.unwrap_or(Value::Null);
-            }
-        }
-        let slot = array_mut(object, elements, &place.key, len)
-            .map_err(|why| self.fail(why))?
-            .get_mut(i);
-        if let Some(slot) = slot {
-            *slot = built.value;
-        }
-        tidy(object, &place.key);
-        Ok(())
+        put_at(object, elements, &place.key, i, built, true).map_err(|why| self.fail(why))
     }
 
     fn delete(&self, doc: &mut Value, targets: &[Target]) -> Result<(), PatchError> {
@@ -1245,19 +1252,12 @@ impl Operation<'_> {
 
     fn insert(&self, doc: &mut Value, targets: &[Target]) -> Result<(), PatchError> {
         let (parent, key) = self.list(doc, targets)?;
-        let def = def_at(doc, &parent)
-            .ok_or_else(|| self.fail("the model does not describe the element"))?;
-        let elements = def
-            .children()
-            .ok_or_else(|| self.fail("the model does not describe the element"))?;
-        let (el, _) = def
-            .element(&key)
-            .ok_or_else(|| self.fail(format!("{key} is not an element")))?;
+        let (elements, el) = self.element_at(doc, &parent, &key)?;
         let built = build(el, self.given()?).map_err(|why| self.fail(why))?;
         self.fits(parent.len() + 2, &built)?;
         let object = object_mut(doc, &parent).map_err(|why| self.fail(why))?;
         let at = self.index.unwrap_or_default();
-        insert_at(object, elements, &key, at, built).map_err(|why| self.fail(why))
+        put_at(object, elements, &key, at, built, false).map_err(|why| self.fail(why))
     }
 
     fn move_item(&self, doc: &mut Value, targets: &[Target]) -> Result<(), PatchError> {

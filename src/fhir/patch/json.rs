@@ -214,8 +214,11 @@ impl<'p> Operation<'p> {
                 *get_mut(doc, &self.path).map_err(on_path)? = (*value).clone();
             }
             Action::Move(from) => {
-                get(doc, from).map_err(on_from)?;
-                if *from != self.path {
+                // Moving a value onto itself changes nothing, if it exists;
+                // otherwise `remove` finds what is missing.
+                if *from == self.path {
+                    get(doc, from).map_err(on_from)?;
+                } else {
                     let value = remove(doc, from).map_err(on_from)?;
                     fits(&value)?;
                     add(doc, &self.path, value).map_err(on_path)?;
@@ -308,17 +311,21 @@ fn array_index(token: &str, len: usize, end: bool) -> Result<usize, String> {
     }
 }
 
+/// The array index the last token of `tokens` names, in an array of `len`
+/// items (`end`: the position after the last item may be named); the error
+/// names the pointer.
+fn index_at(tokens: &[String], len: usize, end: bool) -> Result<usize, String> {
+    let token = tokens.last().map_or("", String::as_str);
+    array_index(token, len, end).map_err(|why| format!("{}: {why}", pointer_text(tokens)))
+}
+
 /// The value a pointer names.
 fn get<'v>(doc: &'v Value, tokens: &[String]) -> Result<&'v Value, String> {
     let mut current = doc;
     for (n, token) in tokens.iter().enumerate() {
         let next = match current {
             Value::Object(members) => members.get(token),
-            Value::Array(items) => {
-                let i = array_index(token, items.len(), false)
-                    .map_err(|why| format!("{}: {why}", pointer_text(&tokens[..=n])))?;
-                items.get(i)
-            }
+            Value::Array(items) => items.get(index_at(&tokens[..=n], items.len(), false)?),
             _ => None,
         };
         current = next.ok_or_else(|| format!("{} does not exist", pointer_text(&tokens[..=n])))?;
@@ -333,8 +340,7 @@ fn get_mut<'v>(doc: &'v mut Value, tokens: &[String]) -> Result<&'v mut Value, S
         let next = match current {
             Value::Object(members) => members.get_mut(token),
             Value::Array(items) => {
-                let i = array_index(token, items.len(), false)
-                    .map_err(|why| format!("{}: {why}", pointer_text(&tokens[..=n])))?;
+                let i = index_at(&tokens[..=n], items.len(), false)?;
                 items.get_mut(i)
             }
             _ => None,
@@ -357,8 +363,7 @@ fn add(doc: &mut Value, tokens: &[String], value: Value) -> Result<(), String> {
             Ok(())
         }
         Value::Array(items) => {
-            let i = array_index(last, items.len(), true)
-                .map_err(|why| format!("{}: {why}", pointer_text(tokens)))?;
+            let i = index_at(tokens, items.len(), true)?;
             items.insert(i, value);
             Ok(())
         }
@@ -382,8 +387,7 @@ fn remove(doc: &mut Value, tokens: &[String]) -> Result<Value, String> {
     match get_mut(doc, parent)? {
         Value::Object(members) => members.shift_remove(last).ok_or_else(missing),
         Value::Array(items) => {
-            let i = array_index(last, items.len(), false)
-                .map_err(|why| format!("{}: {why}", pointer_text(tokens)))?;
+            let i = index_at(tokens, items.len(), false)?;
             Ok(items.remove(i))
         }
         _ => Err(missing()),

@@ -19,7 +19,7 @@ use std::fmt;
 
 /// How deep a patched document may nest (arrays and objects), as deep as the
 /// server parses bodies: deeper documents could not be read back anyway.
-pub const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = crate::fhir::json::MAX_DEPTH;
 
 /// Why a patch failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,6 +48,12 @@ struct Mime<'a> {
     params: Vec<(String, &'a str)>,
 }
 
+/// The type of a MIME text without its parameters, lower-cased
+/// (`Application/JSON; charset=x` → `application/json`).
+pub fn essence(text: &str) -> String {
+    parse_mime(text).essence
+}
+
 fn parse_mime(text: &str) -> Mime<'_> {
     let mut parts = text.split(';');
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();

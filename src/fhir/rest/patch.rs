@@ -13,7 +13,7 @@
 
 use super::Shared;
 use super::instance::{admit, admit_conditional, store_error, written};
-use super::request::{Fhir, MAX_JSON_DEPTH, read_limited};
+use super::request::{Fhir, MAX_JSON_DEPTH, content_type, not_json, read_limited};
 use super::search::condition;
 use crate::auth::Interaction;
 use crate::fhir::error::FhirError;
@@ -76,18 +76,8 @@ impl FromRequest<Shared> for PatchBody {
 
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
         let limit = (state.config.max_body_size, "max_body_size");
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let content_type = content_type(&request).unwrap_or("").to_string();
+        let essence = super::format::essence(&content_type);
         let unsupported = |text: String| {
             FhirError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported", text)
         };
@@ -97,15 +87,7 @@ impl FromRequest<Shared> for PatchBody {
             ));
         }
         let bytes = read_limited(request, limit).await?;
-        let not_json = |e: json::JsonError| {
-            FhirError::with_issues(
-                StatusCode::BAD_REQUEST,
-                vec![Issue::error(
-                    "structure",
-                    format!("the body is not valid JSON: {e}"),
-                )],
-            )
-        };
+        let not_json = |e| not_json(e, None);
         let body = match essence.as_str() {
             "application/json-patch+json" => {
                 PatchBody::Json(json::parse(&bytes, MAX_JSON_DEPTH).map_err(not_json)?)

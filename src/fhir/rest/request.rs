@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
 
-/// Deepest JSON nesting accepted (FHIR resources stay far below it).
-pub(super) const MAX_JSON_DEPTH: usize = 128;
+/// Deepest JSON nesting accepted in a body.
+pub(super) const MAX_JSON_DEPTH: usize = json::MAX_DEPTH;
 
 /// Decodes `%XX` escapes and `+` of a query component.
 fn percent_decode(text: &str) -> String {
@@ -286,22 +286,12 @@ async fn read_resource(request: Request, limit: (usize, &str)) -> Result<Value, 
         .next()
         .unwrap_or("")
         .to_string();
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    let body_type = format::body_type(content_type, is_binary)?;
+    let body_type = format::body_type(content_type(&request), is_binary)?;
     let bytes = read_limited(request, limit).await?;
     let resource = match body_type {
-        BodyType::Fhir(Syntax::Json) => json::parse(&bytes, MAX_JSON_DEPTH).map_err(|e| {
-            let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
-            let issue = if e.path.is_empty() {
-                issue
-            } else {
-                issue.at(format!("{url_type}.{}", e.path))
-            };
-            FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
-        })?,
+        BodyType::Fhir(Syntax::Json) => {
+            json::parse(&bytes, MAX_JSON_DEPTH).map_err(|e| not_json(e, Some(&url_type)))?
+        }
         BodyType::Fhir(Syntax::Xml) => xml::from_xml(&bytes)
             .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?,
         BodyType::Raw(mime) => {
@@ -347,6 +337,25 @@ fn too_large((limit, option): (usize, &str)) -> FhirError {
         "too-long",
         format!("the request body is larger than the limit of {limit} bytes ({option})"),
     )
+}
+
+/// The request's `Content-Type`, if it is text.
+pub(super) fn content_type(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A 400 for a body that is not JSON; the issue names where, from `root` (the
+/// resource type) on, when a root is given and the error has a path.
+pub(super) fn not_json(e: json::JsonError, root: Option<&str>) -> FhirError {
+    let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
+    let issue = match root {
+        Some(root) if !e.path.is_empty() => issue.at(format!("{root}.{}", e.path)),
+        _ => issue,
+    };
+    FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
 }
 
 /// How long a client may take to send a request body.

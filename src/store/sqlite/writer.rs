@@ -239,13 +239,7 @@ fn streamed(
         match pieces.blocking_recv() {
             Some(Piece::Write(w)) => {
                 let index = outcomes.len();
-                let mut outcome = apply(&tx, state, &w).map_err(|error| match error {
-                    StoreError::Backend(_) => error,
-                    _ => StoreError::Write {
-                        index,
-                        error: Box::new(error),
-                    },
-                })?;
+                let mut outcome = apply(&tx, state, &w).map_err(|e| at_write(index, e))?;
                 if !keep_texts {
                     without_text(&mut outcome);
                 }
@@ -282,16 +276,21 @@ fn apply_unit(
         .iter()
         .enumerate()
         .map(|(index, w)| {
-            apply(conn, state, w).map_err(|error| match error {
-                StoreError::Backend(_) => error,
-                _ if several => StoreError::Write {
-                    index,
-                    error: Box::new(error),
-                },
-                _ => error,
-            })
+            apply(conn, state, w).map_err(|e| if several { at_write(index, e) } else { e })
         })
         .collect()
+}
+
+/// The error of write number `index` of a unit, named by it (a backend
+/// failure is the whole commit's, not one write's).
+fn at_write(index: usize, error: StoreError) -> StoreError {
+    match error {
+        StoreError::Backend(_) => error,
+        _ => StoreError::Write {
+            index,
+            error: Box::new(error),
+        },
+    }
 }
 
 /// `meta.lastUpdated` for each write: the wall clock, but never going backwards
@@ -312,20 +311,34 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The current version number of a resource and whether it is deleted.
-fn current(
-    conn: &Connection,
-    resource_type: &str,
-    id: &str,
-) -> Result<Option<(u64, bool)>, StoreError> {
-    conn.prepare_cached("SELECT version, deleted FROM resource_current WHERE type = ?1 AND id = ?2")
-        .and_then(|mut s| {
-            s.query_row(params![resource_type, id], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+/// What is stored of a resource before a write.
+#[derive(Clone, Copy)]
+struct Now {
+    version: u64,
+    deleted: bool,
+    /// Its number in the search index (`None` only if it has none yet).
+    rid: Option<i64>,
+}
+
+/// The current version of a resource, whether it is deleted, and its index
+/// number, in one lookup.
+fn current(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<Now>, StoreError> {
+    conn.prepare_cached(
+        "SELECT c.version, c.deleted, s.rid FROM resource_current c \
+         LEFT JOIN search_resource s ON s.type = c.type AND s.id = c.id \
+         WHERE c.type = ?1 AND c.id = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![resource_type, id], |r| {
+            Ok(Now {
+                version: r.get::<_, i64>(0)? as u64,
+                deleted: r.get(1)?,
+                rid: r.get(2)?,
             })
-            .optional()
         })
-        .map_err(backend)
+        .optional()
+    })
+    .map_err(backend)
 }
 
 fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outcome, StoreError> {
@@ -348,7 +361,7 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                     many => return Err(StoreError::MultipleMatches(many.len())),
                 }
             }
-            if current(conn, &resource_type, id)?.is_some() {
+            if current(conn, resource_type, id)?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "{resource_type}/{id} exists already"
                 )));
@@ -357,9 +370,8 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
             let v = insert(
                 conn,
                 state,
-                &resource_type,
-                id,
-                (1, false),
+                (resource_type, id),
+                None,
                 Method::Create,
                 Some((draft, entries)),
             )?;
@@ -472,23 +484,18 @@ fn update(
 ) -> Result<Outcome, StoreError> {
     let (resource, id) = target;
     let resource_type = resource_type_of(resource)?;
-    let now = current(conn, &resource_type, id)?;
+    let now = current(conn, resource_type, id)?;
     check_match(if_match, now)?;
-    let (version, created) = match now {
-        Some((v, deleted)) => (v + 1, deleted),
-        None => (1, true),
-    };
     let draft = drafted(draft)?;
     let v = insert(
         conn,
         state,
-        &resource_type,
-        id,
-        (version, now.is_some_and(|(_, deleted)| !deleted)),
+        (resource_type, id),
+        now,
         Method::Update,
         Some((draft, entries)),
     )?;
-    Ok(if created {
+    Ok(if now.is_none_or(|n| n.deleted) {
         Outcome::Created(v)
     } else {
         Outcome::Updated(v)
@@ -506,39 +513,30 @@ fn delete(
     let now = current(conn, resource_type, id)?;
     check_match(if_match, now)?;
     match now {
-        Some((v, false)) => {
-            let t = insert(
-                conn,
-                state,
-                resource_type,
-                id,
-                (v + 1, true),
-                Method::Delete,
-                None,
-            )?;
+        Some(n) if !n.deleted => {
+            let t = insert(conn, state, (resource_type, id), now, Method::Delete, None)?;
             Ok(Outcome::Deleted(Some(t)))
         }
         _ => Ok(Outcome::Deleted(None)),
     }
 }
 
-fn resource_type_of(resource: &Value) -> Result<String, StoreError> {
+fn resource_type_of(resource: &Value) -> Result<&str, StoreError> {
     resource
         .get("resourceType")
         .and_then(Value::as_str)
-        .map(str::to_string)
         .ok_or_else(|| StoreError::Invalid("a resource needs its resourceType".into()))
 }
 
-fn check_match(if_match: Option<u64>, now: Option<(u64, bool)>) -> Result<(), StoreError> {
+fn check_match(if_match: Option<u64>, now: Option<Now>) -> Result<(), StoreError> {
     // The version of a tombstone counts too: the ETag of a delete lets a client
     // bring the resource back with version contention (http.html#delete).
     match (if_match, now) {
         (None, _) => Ok(()),
-        (Some(expected), Some((v, _))) if v == expected => Ok(()),
+        (Some(expected), Some(n)) if n.version == expected => Ok(()),
         (Some(expected), now) => Err(StoreError::VersionConflict {
             expected,
-            current: now.map(|(v, _)| v),
+            current: now.map(|n| n.version),
         }),
     }
 }
@@ -566,19 +564,19 @@ fn matching(
 }
 
 /// Writes a new version (with `id` and `meta` set in the resource) and moves the
-/// current pointer and the identifier rows to it.
-/// `version` is the new version's number and whether it replaces a live one
-/// (whose index rows it closes). `resource` is `None` for a delete.
+/// current pointer and the index rows to it. `now` is what was stored before
+/// (`None` for a new resource): the new version follows it, and closes its
+/// index rows if it was live. `resource` is `None` for a delete.
 fn insert(
     conn: &Connection,
     state: &mut State,
-    resource_type: &str,
-    id: &str,
-    version: (u64, bool),
+    (resource_type, id): (&str, &str),
+    now: Option<Now>,
     method: Method,
     resource: Option<(&Draft, &[Entry])>,
 ) -> Result<Version, StoreError> {
-    let (version, replaces) = version;
+    let version = now.map_or(1, |n| n.version + 1);
+    let replaces = now.is_some_and(|n| !n.deleted);
     let last_updated = state.clock.tick();
     let body: Option<Arc<str>> =
         resource.map(|(draft, _)| draft.stamp(resource_type, id, version, last_updated).into());
@@ -597,7 +595,10 @@ fn insert(
     })
     .map_err(backend)?;
     let seq = conn.last_insert_rowid();
-    let rid = index::rid(conn, resource_type, id, version == 1)?;
+    let rid = match now.and_then(|n| n.rid) {
+        Some(rid) => rid,
+        None => index::rid(conn, resource_type, id, now.is_none())?,
+    };
     if replaces {
         index::close(conn, rid, seq)?;
     }

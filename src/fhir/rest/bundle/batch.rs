@@ -28,14 +28,9 @@ pub async fn run(
     let app = crate::fhir::rest::router(state.clone());
     let mut answers: Vec<Value> = vec![Value::Null; entries.len()];
     let order = processing_order(&entries);
-    let mut at = 0;
-    while at < order.len() {
-        let step = entries[order[at]].verb.step();
-        let end = order[at..]
-            .iter()
-            .position(|&i| entries[i].verb.step() != step)
-            .map_or(order.len(), |n| at + n);
-        let done: Vec<(usize, Value)> = stream::iter(order[at..end].to_vec())
+    let steps = order.chunk_by(|&a, &b| entries[a].verb.step() == entries[b].verb.step());
+    for step in steps {
+        let done: Vec<(usize, Value)> = stream::iter(step.iter().copied())
             .map(|i| {
                 let app = &app;
                 let entry = &entries[i];
@@ -56,7 +51,6 @@ pub async fn run(
         for (i, answer) in done {
             answers[i] = answer;
         }
-        at = end;
     }
     response_bundle("batch-response", answers)
 }

@@ -8,13 +8,13 @@
 //! entries are never all in memory at once. An XML body is parsed whole (its
 //! entries are trees) and then read the same way.
 
-use super::references::{for_each_reference, is_conditional};
+use super::references::conditional_references;
 use super::{Entry, Resource, Verb, entry_error};
 use crate::fhir::error::FhirError;
 use crate::fhir::outcome::Issue;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::format::{self, BodyType, Syntax};
-use crate::fhir::rest::request::{MAX_JSON_DEPTH, read_limited};
+use crate::fhir::rest::request::{MAX_JSON_DEPTH, content_type, not_json, read_limited};
 use crate::fhir::validate::{self, MAX_ISSUES};
 use crate::fhir::{json, xml};
 use axum::body::Bytes;
@@ -60,18 +60,12 @@ pub struct Facts {
 impl Facts {
     fn of(resource: &mut Value) -> Facts {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let mut conditional = Vec::new();
-        for_each_reference(resource, &mut |path, reference| {
-            if is_conditional(reference) {
-                conditional.push((path.to_string(), reference.clone()));
-            }
-        });
         Facts {
             resource_type: text(resource.get("resourceType")),
             id: text(resource.get("id")),
             version_id: text(resource.pointer("/meta/versionId")),
             subsetted: crate::fhir::summary::is_subsetted(resource),
-            conditional,
+            conditional: conditional_references(resource),
         }
     }
 }
@@ -81,11 +75,7 @@ impl FromRequest<Shared> for BundleBody {
 
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
         let limit = (state.config.max_bundle_size, "max_bundle_size");
-        let content_type = request
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        let syntax = match format::body_type(content_type, false)? {
+        let syntax = match format::body_type(content_type(&request), false)? {
             BodyType::Fhir(syntax) => syntax,
             BodyType::Raw(mime) => {
                 return Err(FhirError::bad_request(
@@ -114,15 +104,7 @@ pub fn read(bytes: &Bytes, syntax: Syntax, base: &str) -> Result<Posted, FhirErr
         Syntax::Json => json::parse_entries(bytes, MAX_JSON_DEPTH, &mut |value, range| {
             reader.add(value, large.then(|| bytes.slice(range)));
         })
-        .map_err(|e| {
-            let issue = Issue::error("structure", format!("the body is not valid JSON: {e}"));
-            let issue = if e.path.is_empty() {
-                issue
-            } else {
-                issue.at(format!("Bundle.{}", e.path))
-            };
-            FhirError::with_issues(StatusCode::BAD_REQUEST, vec![issue])
-        })?,
+        .map_err(|e| not_json(e, Some("Bundle")))?,
         Syntax::Xml => {
             let mut bundle = xml::from_xml(bytes)
                 .map_err(|issues| FhirError::with_issues(StatusCode::BAD_REQUEST, issues))?;

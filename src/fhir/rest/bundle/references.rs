@@ -70,6 +70,18 @@ fn walk(
     }
 }
 
+/// The references by search criteria of `resource` (`Patient?identifier=…`),
+/// each with its FHIRPath.
+pub fn conditional_references(resource: &mut Value) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for_each_reference(resource, &mut |path, text| {
+        if is_conditional(text) {
+            found.push((path.to_string(), text.clone()));
+        }
+    });
+    found
+}
+
 /// `urn:uuid:…` or `urn:oid:…`: a fullUrl that only names an entry of the Bundle.
 pub fn is_placeholder(text: &str) -> bool {
     text.starts_with("urn:uuid:") || text.starts_with("urn:oid:")

@@ -13,7 +13,9 @@
 //! (at most [`ATTEMPTS`] times). GET and HEAD entries run after the commit,
 //! through the router.
 
-use super::references::{for_each_reference, is_conditional, is_placeholder, rewrite_narrative};
+use super::references::{
+    conditional_references, for_each_reference, is_placeholder, rewrite_narrative,
+};
 use super::{
     Entry, Fhir, Resource, Verb, dispatch, entry_error, processing_order, response_bundle,
 };
@@ -265,7 +267,8 @@ async fn find(
 }
 
 /// A 412 for a condition that matched `n` resources where one was needed.
-fn not_one(entry: &Entry, member: &str, what: &str, n: usize) -> FhirError {
+/// (`at` is the FHIRPath of the condition.)
+fn not_one(at: String, what: &str, n: usize) -> FhirError {
     entry_error(
         StatusCode::PRECONDITION_FAILED,
         if n == 0 {
@@ -273,7 +276,7 @@ fn not_one(entry: &Entry, member: &str, what: &str, n: usize) -> FhirError {
         } else {
             "multiple-matches"
         },
-        entry.at(member),
+        at,
         format!("{what} matched {n} resources; it must match exactly one"),
     )
 }
@@ -452,12 +455,16 @@ async fn prepare<'e>(state: &Shared, entries: &'e [Entry]) -> Result<Prepared<'e
             match (e.verb, matched.as_slice()) {
                 (Verb::Delete, _) => {
                     if matched.len() > 1 && !state.config.multiple_delete {
-                        return Err(not_one(e, member, "the conditional delete", matched.len()));
+                        return Err(not_one(
+                            e.at(member),
+                            "the conditional delete",
+                            matched.len(),
+                        ));
                     }
                     deletes[i] = matched;
                 }
                 (_, [_, _, ..]) | (Verb::Patch, []) => {
-                    return Err(not_one(e, member, "the condition", matched.len()));
+                    return Err(not_one(e.at(member), "the condition", matched.len()));
                 }
                 (Verb::Post, [one]) => {
                     let v = state
@@ -527,12 +534,7 @@ async fn prepare<'e>(state: &Shared, entries: &'e [Entry]) -> Result<Prepared<'e
             let document = e.resource()?.unwrap_or_default();
             let (mut patched, base) = patch_entry(state, e, t, id, &document).await?;
             bases[e.index] = Some(base);
-            let mut wanted = Vec::new();
-            for_each_reference(&mut patched, &mut |path, text| {
-                if is_conditional(text) {
-                    wanted.push((path.to_string(), text.clone()));
-                }
-            });
+            let wanted = conditional_references(&mut patched);
             making.patched.insert(e.index, patched);
             making.look_up(state, e, &wanted, &mut asserts).await?;
         } else {
@@ -611,18 +613,18 @@ fn check_overlap(
     found: &[Option<Version>],
     deletes: &[Vec<String>],
 ) -> Result<(), FhirError> {
-    let mut touched: HashMap<(String, String), usize> = HashMap::new();
+    let mut touched: HashMap<(&str, &str), usize> = HashMap::new();
     for e in entries {
-        let t = || target(e).map(|t| t.resource_type.to_string());
-        let mut mine: Vec<(String, String)> = Vec::new();
-        if let (Some(pair), None) = (&ids[e.index], &found[e.index]) {
-            mine.push(pair.clone());
+        let mut mine: Vec<(&str, &str)> = Vec::new();
+        if let (Some((t, id)), None) = (&ids[e.index], &found[e.index]) {
+            mine.push((t, id));
         }
-        for id in &deletes[e.index] {
-            mine.push((t()?, id.clone()));
+        if !deletes[e.index].is_empty() {
+            let t = target(e)?.resource_type;
+            mine.extend(deletes[e.index].iter().map(|id| (t, id.as_str())));
         }
         for key in mine {
-            if let Some(first) = touched.insert(key.clone(), e.index) {
+            if let Some(first) = touched.insert(key, e.index) {
                 return Err(entry_error(
                     StatusCode::BAD_REQUEST,
                     "invalid",
@@ -670,19 +672,8 @@ impl Making<'_> {
             };
             let (search, matched) = find(state, t, &pairs, 2, &at).await?;
             if matched.len() != 1 {
-                return Err(entry_error(
-                    StatusCode::PRECONDITION_FAILED,
-                    if matched.is_empty() {
-                        "not-found"
-                    } else {
-                        "multiple-matches"
-                    },
-                    at,
-                    format!(
-                        "the conditional reference '{text}' matched {} resources; it must match exactly one",
-                        matched.len()
-                    ),
-                ));
+                let what = format!("the conditional reference '{text}'");
+                return Err(not_one(at, &what, matched.len()));
             }
             self.conditional
                 .insert(text.clone(), format!("{t}/{}", matched[0]));

@@ -12,6 +12,7 @@
 //! resource) are read for all matches in one query per parameter.
 
 use super::read_seq;
+use super::sql::pid_of;
 use crate::search::query::{Include, IncludeFrame, IncludeKey, Search};
 use crate::store::sqlite::backend;
 use crate::store::{StoreError, Version};
@@ -206,7 +207,7 @@ fn targets_of_many(
     param: usize,
     sources: &[i64],
 ) -> Result<HashMap<i64, Vec<Row>>, StoreError> {
-    let pid = pids.get(inc.params[param].slot).copied().unwrap_or(-1);
+    let pid = pid_of(pids, &inc.params[param], None);
     let target = inc.target_type.as_deref();
     let mut out: HashMap<i64, Vec<Row>> = HashMap::new();
     for chunk in sources.chunks(500) {
@@ -245,7 +246,7 @@ fn read_ahead(
     frame: &mut Frame,
 ) -> Result<(), StoreError> {
     let param = &inc.params[frame.at.param];
-    let pid = pids.get(param.slot).copied().unwrap_or(-1);
+    let pid = pid_of(pids, param, None);
     let source = frame.at.source;
     let target = inc.target_type.as_deref();
     let rows: Vec<Row> = if inc.reverse {

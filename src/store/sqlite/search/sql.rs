@@ -14,6 +14,13 @@ use crate::search::value::prefix::{Column, Condition, Prefix};
 use crate::search::value::{date, normalize, number};
 use rusqlite::types::Value as Sql;
 
+/// The database number of a parameter (of component `i` when given); `-1`,
+/// which matches no row, for a slot the database does not know.
+pub fn pid_of(pids: &[i64], param: &Param, component: Option<usize>) -> i64 {
+    let slot = param.slot + component.map_or(0, |i| i + 1);
+    pids.get(slot).copied().unwrap_or(-1)
+}
+
 /// The rows of an index table valid at the snapshot.
 pub fn snap(alias: &str) -> String {
     format!("{alias}.seq <= ?1 AND {alias}.until > ?1")
@@ -49,8 +56,7 @@ impl<'p> Builder<'p> {
 
     /// The database number of a parameter (of component `i` when given).
     pub fn pid(&self, param: &Param, component: Option<usize>) -> i64 {
-        let slot = param.slot + component.map_or(0, |i| i + 1);
-        self.pids.get(slot).copied().unwrap_or(-1)
+        pid_of(self.pids, param, component)
     }
 
     /// A boolean SQL expression: the condition holds for the resource `col`.
@@ -62,7 +68,7 @@ impl<'p> Builder<'p> {
                 format!("{col} IN (SELECT rid FROM search_resource WHERE type = {t} AND id = {i})")
             }
             Cond::Index { param, test } => {
-                let q = self.test_query(param, None, test);
+                let q = self.test_query(param, test);
                 format!("{col} IN ({q})")
             }
             // These only ever drive when nothing better does; a check per
@@ -165,40 +171,36 @@ impl<'p> Builder<'p> {
 
     /// `SELECT 1 FROM …` of the rows of `param` of the resource `col` that pass `test`.
     fn probe(&mut self, param: &Param, test: &Test, col: &str) -> String {
+        self.rows(param, test, Some(col))
+    }
+
+    /// `SELECT rid FROM …` of the rows of `param` that pass `test`.
+    fn test_query(&mut self, param: &Param, test: &Test) -> String {
+        self.rows(param, test, None)
+    }
+
+    /// The rows of `param` that pass `test`; of the resource `of` when given.
+    fn rows(&mut self, param: &Param, test: &Test, of: Option<&str>) -> String {
         if let Test::Composite(tests) = test {
-            let q = self.composite(param, tests);
-            return format!("{q} AND {}", composite_rid(&q, col));
+            return self.composite(param, tests, of);
         }
         let a = self.alias();
         let table = table_of_test(test);
         let pid = self.pid(param, None);
         let w = self.test_where(test, &a);
-        format!(
-            "SELECT 1 FROM {table} {a} WHERE {a}.rid = {col} AND {a}.pid = {pid} AND {} AND {w}",
-            snap(&a)
-        )
-    }
-
-    /// `SELECT rid FROM …` of the rows of `param` (component `component`) that pass `test`.
-    fn test_query(&mut self, param: &Param, component: Option<usize>, test: &Test) -> String {
-        if let Test::Composite(tests) = test {
-            return self.composite(param, tests);
-        }
-        let a = self.alias();
-        let (table, pid) = match test {
-            Test::Reference(RefTarget::Identifier { .. }) => {
-                ("ix_token", self.pid(param, component))
-            }
-            _ => (table_of_test(test), self.pid(param, component)),
+        let (select, tie) = match of {
+            Some(col) => ("1".to_string(), format!("{a}.rid = {col} AND ")),
+            None => (format!("{a}.rid"), String::new()),
         };
-        let w = self.test_where(test, &a);
         format!(
-            "SELECT {a}.rid FROM {table} {a} WHERE {a}.pid = {pid} AND {} AND {w}",
+            "SELECT {select} FROM {table} {a} WHERE {tie}{a}.pid = {pid} AND {} AND {w}",
             snap(&a)
         )
     }
 
-    fn composite(&mut self, param: &Param, tests: &[Test]) -> String {
+    /// The resources whose rows of the components of `param` (one row per
+    /// component, in one group) pass `tests`; only `of` when given.
+    fn composite(&mut self, param: &Param, tests: &[Test], of: Option<&str>) -> String {
         let mut from = String::new();
         let mut wheres = Vec::new();
         let mut first = String::new();
@@ -216,6 +218,9 @@ impl<'p> Builder<'p> {
                 ));
             }
             wheres.push(format!("{a}.pid = {pid} AND {} AND {w}", snap(&a)));
+        }
+        if let Some(col) = of {
+            wheres.push(format!("{first}.rid = {col}"));
         }
         format!(
             "SELECT {first}.rid FROM {from} WHERE {}",
@@ -426,16 +431,6 @@ fn any(parts: Vec<String>) -> String {
     } else {
         format!("({})", parts.join(" OR "))
     }
-}
-
-/// The condition tying a composite query (`SELECT aN.rid FROM …`) to the
-/// resource `col`.
-fn composite_rid(query: &str, col: &str) -> String {
-    let first = query
-        .strip_prefix("SELECT ")
-        .and_then(|q| q.split_whitespace().next())
-        .unwrap_or("rid");
-    format!("{first} = {col}")
 }
 
 /// Whether a condition picks few resources straight from an index (an
