@@ -45,6 +45,7 @@ pub fn extract(
             group: 0,
             base,
             phonetic: param.code == "phonetic",
+            codes_only: false,
             out: &mut out,
         };
         for item in &items {
@@ -56,7 +57,10 @@ pub fn extract(
 }
 
 /// A composite: each selected element is one group, and each component is
-/// evaluated relative to it.
+/// evaluated relative to it. A group is indexed only when every component has
+/// a value (a search matches components of one group, so a partial group could
+/// never match), and only by codes: a composite's components take no
+/// modifiers, so `:text` and `:of-type` rows would never be read.
 fn composite(
     param: &Param,
     items: &[Item<'_>],
@@ -66,19 +70,25 @@ fn composite(
     out: &mut Vec<Entry>,
 ) {
     for (group, item) in items.iter().enumerate() {
+        let start = out.len();
         for (i, component) in param.components.iter().enumerate() {
-            let Ok(values) = component.expression.evaluate_item(item, resource, env) else {
-                continue;
-            };
-            let mut sink = Sink {
-                slot: param.slot + 1 + i,
-                group: group as u32 + 1,
-                base,
-                phonetic: false,
-                out,
-            };
-            for v in &values {
-                sink.item(component.kind, v);
+            let before = out.len();
+            if let Ok(values) = component.expression.evaluate_item(item, resource, env) {
+                let mut sink = Sink {
+                    slot: param.slot + 1 + i,
+                    group: group as u32 + 1,
+                    base,
+                    phonetic: false,
+                    codes_only: true,
+                    out,
+                };
+                for v in &values {
+                    sink.item(component.kind, v);
+                }
+            }
+            if out.len() == before {
+                out.truncate(start);
+                break;
             }
         }
     }
@@ -90,11 +100,24 @@ struct Sink<'o> {
     group: u32,
     base: &'o str,
     phonetic: bool,
+    /// Tokens by code only (no `:text` or `:of-type` rows).
+    codes_only: bool,
     out: &'o mut Vec<Entry>,
 }
 
 impl Sink<'_> {
     fn push(&mut self, value: Indexed) {
+        if self.codes_only
+            && matches!(
+                value,
+                Indexed::Token {
+                    kind: TokenKind::Text | TokenKind::OfType,
+                    ..
+                }
+            )
+        {
+            return;
+        }
         self.out.push(Entry {
             slot: self.slot,
             group: self.group,
@@ -407,4 +430,66 @@ fn unit_code(v: &Value) -> String {
 /// A decimal's value as stored (`None` when it is not a decimal).
 fn point(text: &str) -> Option<f64> {
     Decimal::parse(text).map(|d| d.to_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::registry::registry;
+    use serde_json::json;
+
+    /// The entries of the composite `code` of an Observation, by component.
+    fn composite_rows(observation: &Value, code: &str) -> Vec<(usize, Indexed)> {
+        let r = registry();
+        let slot = r.get("Observation", code).unwrap().slot;
+        extract(r, "Observation", observation, "http://x/fhir")
+            .into_iter()
+            .filter(|e| e.slot > slot && e.slot <= slot + 2)
+            .map(|e| (e.slot - slot - 1, e.value))
+            .collect()
+    }
+
+    #[test]
+    fn a_composite_is_indexed_only_when_every_component_has_a_value_and_only_by_code() {
+        let observation = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {
+                "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}],
+                "text": "Heart rate"
+            },
+            "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}
+        });
+        let quantity = composite_rows(&observation, "code-value-quantity");
+        let code = Indexed::Token {
+            kind: TokenKind::Code,
+            system: "http://loinc.org".into(),
+            code: "8867-4".into(),
+        };
+        assert!(quantity.contains(&(0, code)), "{quantity:?}");
+        assert!(quantity.iter().any(|(i, _)| *i == 1), "{quantity:?}");
+        assert!(
+            quantity.iter().all(|(_, v)| !matches!(
+                v,
+                Indexed::Token {
+                    kind: TokenKind::Text,
+                    ..
+                }
+            )),
+            "{quantity:?}"
+        );
+        for missing in ["code-value-string", "code-value-date", "code-value-concept"] {
+            assert_eq!(composite_rows(&observation, missing), vec![], "{missing}");
+        }
+        let plain = extract(registry(), "Observation", &observation, "http://x/fhir");
+        let code_slot = registry().get("Observation", "code").unwrap().slot;
+        assert!(plain.iter().any(|e| e.slot == code_slot
+            && matches!(
+                e.value,
+                Indexed::Token {
+                    kind: TokenKind::Text,
+                    ..
+                }
+            )));
+    }
 }

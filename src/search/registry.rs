@@ -112,7 +112,7 @@ const DEFINITIONS: &str = include_str!(concat!(env!("OUT_DIR"), "/search-params.
 
 /// The version of the extraction rules: bumped whenever what a value is
 /// indexed as changes, so that stores built before reindex on open.
-const EXTRACTION_VERSION: u32 = 1;
+const EXTRACTION_VERSION: u32 = 2;
 
 /// The registry built from the embedded definitions, once.
 pub fn registry() -> &'static Registry {
