@@ -9,7 +9,13 @@
 //! 2. **through `hemolink load`**: the same number of Bundles written to files
 //!    and loaded by `hemolink load --data-dir` into a fresh store (its own
 //!    summary gives commits and fsyncs; its peak RSS is polled from `/proc`);
-//! 3. **one large transaction**: `--entries` entries (whole patient Bundles
+//! 3. **the SQLite floor**: the index rows of the store `hemolink load` wrote,
+//!    replayed by SQLite alone into an empty database with the store's
+//!    settings, as many resources a commit as the load had, then as many as
+//!    `--clients` whole Bundles (the most the clients can have in one commit)
+//!    ([`crate::store::sqlite::floor`]): the fastest any path of this store
+//!    could maintain this index;
+//! 4. **one large transaction**: `--entries` entries (whole patient Bundles
 //!    joined) posted to a fresh server, whose peak RSS is reset before the
 //!    request, against the budget of 64 MiB plus twice the body.
 //!
@@ -196,7 +202,14 @@ fn run_inner(args: &IngestArgs) -> Result<(), String> {
             let _ = std::fs::remove_dir_all(&dir);
         }
         if !args.skip_load {
-            say(through_load(&work, &templates, args)?);
+            let (r, per_commit) = through_load(&work, &templates, args)?;
+            say(r);
+            say(floor(&work, per_commit)?);
+            let per_bundle = args.resources / bundles_for(&templates, args.resources).max(1) as u64;
+            say(floor(&work, per_bundle * args.clients as u64)?);
+            if !args.keep {
+                let _ = std::fs::remove_dir_all(work.join("load-store"));
+            }
         }
     }
     if args.entries > 0 {
@@ -302,8 +315,13 @@ fn row(
     )
 }
 
-/// Writes the Bundles to files and times `hemolink load` on them.
-fn through_load(work: &Path, templates: &[Template], args: &IngestArgs) -> Result<String, String> {
+/// Writes the Bundles to files and times `hemolink load` on them into
+/// `load-store` (left for [`floor`]); its row and resources per commit.
+fn through_load(
+    work: &Path,
+    templates: &[Template],
+    args: &IngestArgs,
+) -> Result<(String, u64), String> {
     let input = work.join("load-input");
     let store = work.join("load-store");
     let _ = std::fs::remove_dir_all(&input);
@@ -372,9 +390,32 @@ fn through_load(work: &Path, templates: &[Template], args: &IngestArgs) -> Resul
     );
     if !args.keep {
         let _ = std::fs::remove_dir_all(&input);
-        let _ = std::fs::remove_dir_all(&store);
     }
-    Ok(r)
+    Ok((r, resources / commits.max(1)))
+}
+
+/// The SQLite floor: the index rows of `load-store` replayed, `per_commit`
+/// resources a commit, as a row of the table.
+fn floor(work: &Path, per_commit: u64) -> Result<String, String> {
+    let out = work.join("floor");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let f = crate::store::sqlite::floor::replay_index(
+        &work.join("load-store"),
+        &out.join(crate::store::sqlite::DB_FILE),
+        per_commit,
+    )
+    .map_err(|e| format!("floor: {e}"))?;
+    let _ = std::fs::remove_dir_all(&out);
+    let secs = f.elapsed.as_secs_f64();
+    Ok(format!(
+        "| SQLite floor: the load's {} index rows alone | {} | - | {secs:.1} | {:.0} | - | - | {:.1} | {:.1} | - | - |",
+        f.rows,
+        f.resources,
+        f.resources as f64 / secs,
+        f.commits as f64 / secs,
+        f.resources as f64 / f.commits.max(1) as f64,
+    ))
 }
 
 /// One transaction of `entries` entries (patient Bundles joined, each with

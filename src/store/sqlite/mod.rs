@@ -4,6 +4,7 @@
 //! with group commit (see [`writer`]); reads run on a pool of connections that
 //! never block the writer.
 
+pub mod floor;
 mod index;
 mod reindex;
 mod schema;
