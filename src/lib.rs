@@ -5,7 +5,8 @@
 //! [`server`] (listeners, TLS, shutdown), [`config`] (options from flags,
 //! environment and file), [`auth`] (the gate every interaction passes through)
 //! and [`cli`] (the command line), with the tools that drive a server over the
-//! wire: [`client`], [`conformance`] and [`bench`].
+//! wire: [`client`], [`conformance`] and [`bench`]. [`hl7`] reads HL7 v2
+//! messages and [`mllp`] frames them on the wire.
 
 pub mod auth;
 pub mod bench;
@@ -16,7 +17,9 @@ pub mod conformance;
 pub mod fhir;
 pub mod fhirpath;
 pub mod generate;
+pub mod hl7;
 pub mod load;
+pub mod mllp;
 pub mod search;
 pub mod server;
 pub mod store;
