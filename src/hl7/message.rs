@@ -59,7 +59,11 @@ impl Message {
             .filter(|l| !l.is_empty())
             .enumerate()
         {
-            segments.push(Segment::read(line, &delimiters, i + 1)?);
+            let segment = Segment::read(line, &delimiters, i + 1)?;
+            if i > 0 && segment.id == "MSH" && bytes.starts_with(b"MSH") {
+                return Err(ParseError::at(i + 1, 0, "a second MSH in one message"));
+            }
+            segments.push(segment);
         }
         Ok(Message {
             delimiters,
@@ -116,9 +120,6 @@ impl Segment {
             ));
         }
         let header = HEADERS.contains(&id.as_str());
-        if header && position > 1 && id == "MSH" {
-            return Err(ParseError::at(position, 0, "a second MSH in one message"));
-        }
         Ok(Segment {
             fields: line.split(sep).map(str::to_string).collect(),
             id,
@@ -156,12 +157,15 @@ impl Segment {
     }
 
     /// The repetitions of field `n`, as written.
-    pub fn repetitions<'a>(&'a self, m: &Message, n: usize) -> Vec<&'a str> {
+    pub fn repetitions<'a>(&'a self, m: &Message, n: usize) -> impl Iterator<Item = &'a str> {
         let raw = self.raw(n);
-        if raw.is_empty() || (self.header && n == 2) {
-            return vec![raw];
-        }
-        raw.split(m.delimiters.repetition as char).collect()
+        let whole = raw.is_empty() || (self.header && n == 2);
+        let sep = if whole {
+            None
+        } else {
+            Some(m.delimiters.repetition as char)
+        };
+        raw.split(move |c| Some(c) == sep)
     }
 
     /// The decoded value of field `n`, repetition `rep` (from 0), component
@@ -175,23 +179,24 @@ impl Segment {
                 self.raw(2).to_string()
             };
         }
-        let reps = self.repetitions(m, n);
-        let Some(raw) = reps.get(rep) else {
+        let Some(raw) = self.repetitions(m, n).nth(rep) else {
             return String::new();
         };
-        let part = |text: &'_ str, sep: u8, i: usize| -> String {
-            if i == 0 {
-                return text.to_string();
-            }
-            text.split(sep as char).nth(i - 1).unwrap_or("").to_string()
-        };
         let c = part(raw, d.component, component);
-        let s = match (d.subcomponent, component) {
-            (Some(sc), c_i) if c_i > 0 => part(&c, sc, sub),
+        let s = match d.subcomponent {
+            Some(sc) if component > 0 => part(c, sc, sub),
             _ => c,
         };
-        escape::decode(&s, d, m.charset)
+        escape::decode(s, d, m.charset)
     }
+}
+
+/// Part `i` (from 1) of `text` split at `sep`; the whole for 0, `""` past the end.
+fn part(text: &str, sep: u8, i: usize) -> &str {
+    if i == 0 {
+        return text;
+    }
+    text.split(sep as char).nth(i - 1).unwrap_or("")
 }
 
 #[cfg(test)]
@@ -214,7 +219,7 @@ mod tests {
         assert_eq!(m.value("MSH", 10, 0, 0), "MSG0001");
         assert_eq!(m.value("MSH", 12, 0, 0), "2.5.1");
         let pid = m.segment("PID").unwrap();
-        assert_eq!(pid.repetitions(&m, 3).len(), 2);
+        assert_eq!(pid.repetitions(&m, 3).count(), 2);
         assert_eq!(pid.value(&m, 3, 1, 1, 0), "998877");
         assert_eq!(pid.value(&m, 3, 1, 4, 0), "NHS");
         assert_eq!(pid.value(&m, 5, 0, 3, 0), "B^C");

@@ -107,17 +107,6 @@ struct Sink<'o> {
 
 impl Sink<'_> {
     fn push(&mut self, value: Indexed) {
-        if self.codes_only
-            && matches!(
-                value,
-                Indexed::Token {
-                    kind: TokenKind::Text | TokenKind::OfType,
-                    ..
-                }
-            )
-        {
-            return;
-        }
         self.out.push(Entry {
             slot: self.slot,
             group: self.group,
@@ -308,6 +297,9 @@ impl Sink<'_> {
     }
 
     fn token_text(&mut self, text: &str) {
+        if self.codes_only {
+            return;
+        }
         self.push(Indexed::Token {
             kind: TokenKind::Text,
             system: String::new(),
@@ -329,6 +321,9 @@ impl Sink<'_> {
             return;
         };
         self.token(v["system"].as_str().unwrap_or(""), value);
+        if self.codes_only {
+            return;
+        }
         for c in v["type"]["coding"].as_array().into_iter().flatten() {
             if let Some(code) = c["code"].as_str() {
                 self.push(Indexed::Token {
