@@ -247,6 +247,17 @@ mod tests {
         latin = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.4\rPID|1||X||M\xfcller\r".to_vec();
         let e = Message::parse(&latin, Charset::Utf8).unwrap_err();
         assert_eq!((e.segment, e.field), (1, 18));
+        let mut big5 =
+            b"MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.4||||||BIG-5\rPID|1||X||".to_vec();
+        big5.extend(Charset::named("BIG-5").unwrap().encode("許功蓋^大"));
+        big5.push(b'\r');
+        let m = Message::parse(&big5, Charset::Ascii).unwrap();
+        assert_eq!(
+            m.value("PID", 5, 1, 0),
+            "許功蓋",
+            "a 0x5C trail byte is not an escape"
+        );
+        assert_eq!(m.value("PID", 5, 2, 0), "大");
         let unknown = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.4||||||ISO IR87\r";
         assert!(Message::parse(unknown, Charset::Utf8).is_err());
     }
@@ -265,7 +276,12 @@ mod tests {
     fn never_panics_on_mutations() {
         let alphabet = b"|^~\\&#\r\nMSHPIDXZ019.\xc3\xa9\xff\x00 ";
         for bytes in crate::testing::mutations(ADT, alphabet, 50_000, 0x005e_ed17) {
-            for charset in [Charset::Ascii, Charset::Latin1, Charset::Utf8] {
+            for charset in [
+                Charset::Ascii,
+                Charset::Latin1,
+                Charset::Utf8,
+                Charset::named("BIG-5").unwrap(),
+            ] {
                 if let Ok(m) = Message::parse(&bytes, charset) {
                     for s in &m.segments {
                         for n in 0..s.len() + 2 {
