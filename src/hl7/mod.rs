@@ -1,14 +1,19 @@
 //! HL7 v2: reading messages in ER7 (pipe) encoding. [`delimiters`] reads the
 //! encoding characters from the header, [`charset`] transcodes MSH-18's
 //! character set to UTF-8, [`message`] splits segments and fields and
-//! [`escape`] decodes and writes escape sequences.
+//! [`escape`] decodes and writes escape sequences. [`header`] reads MSH on its
+//! own (a reply needs it even when the rest cannot be read) and [`ack`]
+//! writes acknowledgements.
 //!
 //! Every error is a [`ParseError`] that names the segment (by its position,
 //! from 1) and the field, which is what an ERR segment reports.
 
+pub mod ack;
+pub mod batch;
 pub mod charset;
 pub mod delimiters;
 pub mod escape;
+pub mod header;
 pub mod message;
 
 /// Why a message could not be read, and where.
