@@ -145,7 +145,7 @@ fn versions_are_immutable_and_schema_is_versioned() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let refused = SqliteStore::open(dir.path())
@@ -265,4 +265,149 @@ fn server_ids_sort_in_the_order_they_were_made() {
     assert_eq!(ids, sorted, "each id sorts after the one made before it");
     sorted.dedup();
     assert_eq!(sorted.len(), ids.len());
+}
+
+fn hl7(control_id: &str, raw: &[u8]) -> hemolink::store::messages::NewMessage {
+    use hemolink::store::messages::{NewMessage, Status};
+    NewMessage {
+        received: 1_000,
+        listener: "127.0.0.1:2575".into(),
+        peer: "127.0.0.1:5000".into(),
+        key: ("LAB".into(), "SITE".into(), control_id.into()),
+        message_type: "ADT^A04".into(),
+        version: "2.5.1".into(),
+        raw: raw.to_vec(),
+        status: Status::Processed,
+        ack: Some(b"MSH|^~\\&|ACK".to_vec()),
+        resources: vec!["Patient/p1".into()],
+        error: None,
+    }
+}
+
+#[test]
+fn a_message_key_is_kept_once_and_a_duplicate_unit_writes_nothing() {
+    use hemolink::store::messages::{
+        DeliveryStatus, MessageQuery, MessageWrite, OutboxQuery, Status,
+    };
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            "http://localhost",
+        );
+        let patient = |id: &str| Write::Update {
+            resource: json!({"resourceType": "Patient", "id": id}),
+            if_match: None,
+        };
+        let receive = |m| Write::Message(MessageWrite::Receive(Box::new(m)));
+        let first = store
+            .transact(vec![receive(hl7("M1", b"one")), patient("p1")])
+            .await
+            .unwrap();
+        let Outcome::Message(id) = first[0] else {
+            panic!("{first:?}")
+        };
+        let again = store
+            .transact(vec![receive(hl7("M1", b"one")), patient("p2")])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            again,
+            StoreError::Duplicate {
+                of: id,
+                ack: Some(b"MSH|^~\\&|ACK".to_vec()),
+                same: true
+            }
+        );
+        assert!(store.read("Patient", "p2").await.unwrap().is_none());
+        let changed = store
+            .transact(vec![receive(hl7("M1", b"two"))])
+            .await
+            .unwrap_err();
+        assert!(matches!(changed, StoreError::Duplicate { same: false, .. }));
+        let mut copy = hl7("M1", b"two");
+        copy.status = Status::Duplicate;
+        store
+            .write(Write::Message(MessageWrite::Duplicate {
+                message: Box::new(copy),
+                of: id,
+            }))
+            .await
+            .unwrap();
+        store
+            .write(Write::Message(MessageWrite::Finish {
+                id,
+                status: Status::Error,
+                resources: vec![],
+                error: Some("mapping failed".into()),
+            }))
+            .await
+            .unwrap();
+        let all = store
+            .messages(&MessageQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].message.status, Status::Error);
+        assert_eq!(all[0].message.error.as_deref(), Some("mapping failed"));
+        assert_eq!(all[1].duplicate_of, Some(id));
+        let errors = store
+            .messages(&MessageQuery {
+                status: Some(Status::Duplicate),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(errors.len(), 1);
+
+        let queued = store
+            .write(Write::Message(MessageWrite::Enqueue {
+                destination: "127.0.0.1:2576".into(),
+                control_id: "HL1".into(),
+                payload: b"MSH|".to_vec(),
+                source: Some(id),
+            }))
+            .await
+            .unwrap();
+        let Outcome::Message(entry) = queued else {
+            panic!()
+        };
+        store
+            .write(Write::Message(MessageWrite::Delivery {
+                id: entry,
+                status: DeliveryStatus::Sent,
+                attempts: 1,
+                next_attempt: 0,
+                error: None,
+                ack: Some(b"MSA|CA|HL1".to_vec()),
+            }))
+            .await
+            .unwrap();
+        let out = store
+            .outbox(&OutboxQuery {
+                destination: Some("127.0.0.1:2576".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(out[0].status, DeliveryStatus::Sent);
+        assert_eq!(out[0].source, Some(id));
+        store
+            .write(Write::Message(MessageWrite::Purge { before: i64::MAX }))
+            .await
+            .unwrap();
+        let left = store
+            .messages(&MessageQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(left.is_empty());
+    })
 }

@@ -8,6 +8,7 @@
 //! [`Store::transact`] is a unit of work: it commits whole or not at all, and it
 //! is acknowledged only once it is durable.
 
+pub mod messages;
 pub mod sqlite;
 
 use crate::search::entry::Entry;
@@ -119,6 +120,8 @@ pub enum Write {
         condition: Search,
         expect: Vec<String>,
     },
+    /// A write to the HL7 v2 message store or outbox.
+    Message(messages::MessageWrite),
 }
 
 /// A write with the index entries of the resource it writes (none for a delete)
@@ -243,6 +246,9 @@ pub enum Outcome {
     DeletedAll(Vec<Version>),
     /// An assertion held.
     Checked,
+    /// A message store or outbox row was written: its id (0 when the write
+    /// changed rows rather than adding one).
+    Message(i64),
 }
 
 /// Why a write or read failed.
@@ -261,6 +267,14 @@ pub enum StoreError {
     Changed(String),
     /// The backend failed (message for the log).
     Backend(String),
+    /// An HL7 v2 message with the key of a kept one (message `of`) was
+    /// received again; `ack` is the reply the first one got, `same` whether
+    /// the two are byte for byte the same.
+    Duplicate {
+        of: i64,
+        ack: Option<Vec<u8>>,
+        same: bool,
+    },
     /// Write number `index` of a unit of work of several writes failed.
     Write {
         index: usize,
@@ -294,6 +308,9 @@ impl std::fmt::Display for StoreError {
                 write!(f, "{m}")
             }
             StoreError::Backend(m) => write!(f, "store failure: {m}"),
+            StoreError::Duplicate { of, .. } => {
+                write!(f, "the message's key is that of message {of}")
+            }
             StoreError::Write { index, error } => write!(f, "write {index}: {error}"),
         }
     }
@@ -397,6 +414,16 @@ pub trait Backend: Send + Sync + 'static {
         pieces: tokio::sync::mpsc::Receiver<Piece>,
         keep_texts: bool,
     ) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
+    /// Messages of the HL7 v2 message store.
+    fn messages<'a>(
+        &'a self,
+        query: &'a messages::MessageQuery,
+    ) -> BoxFuture<'a, Result<Vec<messages::StoredMessage>, StoreError>>;
+    /// Entries of the outbox.
+    fn outbox<'a>(
+        &'a self,
+        query: &'a messages::OutboxQuery,
+    ) -> BoxFuture<'a, Result<Vec<messages::OutboxEntry>, StoreError>>;
     /// Counters since start.
     fn stats(&self) -> Stats;
     /// Flushes and closes; later calls fail.
@@ -437,9 +464,10 @@ impl Store {
                 }
                 (entries, Some(draft))
             }
-            Write::Delete { .. } | Write::DeleteWhere { .. } | Write::Assert { .. } => {
-                (Vec::new(), None)
-            }
+            Write::Delete { .. }
+            | Write::DeleteWhere { .. }
+            | Write::Assert { .. }
+            | Write::Message(_) => (Vec::new(), None),
         };
         Indexed {
             write,
@@ -526,6 +554,22 @@ impl Store {
         outcomes
             .pop()
             .ok_or_else(|| StoreError::Backend("a write produced no outcome".into()))
+    }
+
+    /// Messages of the HL7 v2 message store, oldest first.
+    pub async fn messages(
+        &self,
+        query: &messages::MessageQuery,
+    ) -> Result<Vec<messages::StoredMessage>, StoreError> {
+        self.backend.messages(query).await
+    }
+
+    /// Entries of the outbox, oldest first.
+    pub async fn outbox(
+        &self,
+        query: &messages::OutboxQuery,
+    ) -> Result<Vec<messages::OutboxEntry>, StoreError> {
+        self.backend.outbox(query).await
     }
 
     /// Counters since start.

@@ -109,7 +109,7 @@ pub fn store_error(e: StoreError) -> FhirError {
         }
         StoreError::Invalid(m) => FhirError::bad_request("invalid", m),
         StoreError::Backend(m) => FhirError::internal("store", m),
-        StoreError::Write { .. } => FhirError::internal("store", e),
+        StoreError::Write { .. } | StoreError::Duplicate { .. } => FhirError::internal("store", e),
     }
 }
 

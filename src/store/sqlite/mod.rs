@@ -6,6 +6,7 @@
 
 pub mod floor;
 mod index;
+mod messages;
 mod reindex;
 mod schema;
 mod search;
@@ -459,6 +460,20 @@ impl Backend for SqliteStore {
             })?;
             rx.await.map_err(|_| closed())?
         })
+    }
+
+    fn messages<'a>(
+        &'a self,
+        query: &'a super::messages::MessageQuery,
+    ) -> BoxFuture<'a, Result<Vec<super::messages::StoredMessage>, StoreError>> {
+        Box::pin(async move { self.with_reader(|c| messages::list(c, query)) })
+    }
+
+    fn outbox<'a>(
+        &'a self,
+        query: &'a super::messages::OutboxQuery,
+    ) -> BoxFuture<'a, Result<Vec<super::messages::OutboxEntry>, StoreError>> {
+        Box::pin(async move { self.with_reader(|c| messages::outbox(c, query)) })
     }
 
     fn stats(&self) -> Stats {

@@ -121,6 +121,48 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     DROP TABLE resource_identifier;  -- conditional operations now use the search index
     "#,
+    // 3: the HL7 v2 message store and the outbox. A message's key (MSH-3,
+    // MSH-4, MSH-10) is unique among the messages that are not duplicates;
+    // a duplicate is kept as its own row pointing at the first.
+    r#"
+    CREATE TABLE hl7_message (
+        id               INTEGER PRIMARY KEY,
+        received         INTEGER NOT NULL,  -- microseconds since the Unix epoch
+        updated          INTEGER NOT NULL,
+        listener         TEXT    NOT NULL,
+        peer             TEXT    NOT NULL,
+        sending_app      TEXT    NOT NULL,
+        sending_facility TEXT    NOT NULL,
+        control_id       TEXT    NOT NULL,
+        message_type     TEXT    NOT NULL,
+        version          TEXT    NOT NULL,
+        raw              BLOB    NOT NULL,
+        status           TEXT    NOT NULL,  -- received, processed, error, duplicate
+        duplicate_of     INTEGER,
+        ack              BLOB,
+        resources        TEXT    NOT NULL,  -- JSON array of Type/id
+        error            TEXT
+    );
+    CREATE UNIQUE INDEX hl7_message_key ON hl7_message (sending_app, sending_facility, control_id)
+        WHERE duplicate_of IS NULL;
+    CREATE INDEX hl7_message_by_status ON hl7_message (status, id);
+    CREATE INDEX hl7_message_by_time ON hl7_message (received);
+    CREATE TABLE hl7_outbox (
+        id           INTEGER PRIMARY KEY,
+        destination  TEXT    NOT NULL,
+        control_id   TEXT    NOT NULL,
+        payload      BLOB    NOT NULL,
+        source       INTEGER,
+        status       TEXT    NOT NULL,  -- pending, sent, errored
+        attempts     INTEGER NOT NULL,
+        next_attempt INTEGER NOT NULL,
+        error        TEXT,
+        ack          BLOB,
+        created      INTEGER NOT NULL,
+        updated      INTEGER NOT NULL
+    );
+    CREATE INDEX hl7_outbox_by_destination ON hl7_outbox (destination, status, id);
+    "#,
 ];
 
 /// The schema version this build writes.

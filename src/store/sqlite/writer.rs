@@ -6,7 +6,7 @@
 //! fsync, is any caller answered.
 
 use super::super::{Draft, Indexed, Method, Outcome, Piece, StoreError, Version, Write};
-use super::{index, reindex};
+use super::{index, messages, reindex};
 use crate::fhir::instant::now_micros;
 use crate::search::entry::Entry;
 use crate::search::query::Search;
@@ -261,7 +261,7 @@ fn streamed(
 fn without_text(outcome: &mut Outcome) {
     match outcome {
         Outcome::Created(v) | Outcome::Updated(v) | Outcome::Existing(v) => v.body = None,
-        Outcome::Deleted(_) | Outcome::DeletedAll(_) | Outcome::Checked => {}
+        Outcome::Deleted(_) | Outcome::DeletedAll(_) | Outcome::Checked | Outcome::Message(_) => {}
     }
 }
 
@@ -282,10 +282,11 @@ fn apply_unit(
 }
 
 /// The error of write number `index` of a unit, named by it (a backend
-/// failure is the whole commit's, not one write's).
+/// failure is the whole commit's, not one write's, and a duplicate message
+/// is the whole unit's answer).
 fn at_write(index: usize, error: StoreError) -> StoreError {
     match error {
-        StoreError::Backend(_) => error,
+        StoreError::Backend(_) | StoreError::Duplicate { .. } => error,
         _ => StoreError::Write {
             index,
             error: Box::new(error),
@@ -445,6 +446,7 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
             }
             Ok(Outcome::DeletedAll(deleted))
         }
+        Write::Message(m) => messages::apply(conn, m).map(Outcome::Message),
         Write::Assert { condition, expect } => {
             let mut found: Vec<String> = matching(conn, state, condition)?
                 .into_iter()
