@@ -84,6 +84,116 @@ pub struct Options {
     /// Log level: error, warn, info, debug or trace [default: info].
     #[arg(long, global = true, env = "HEMOLINK_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Receive HL7 v2 over MLLP on this address and port (2575 is the usual
+    /// one) [default: off]. A non-loopback address needs TLS or --insecure.
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_LISTEN",
+        value_name = "ADDR:PORT"
+    )]
+    pub mllp_listen: Option<String>,
+    /// PEM certificate chain: serve MLLP over TLS (with --mllp-tls-key).
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_TLS_CERT",
+        value_name = "FILE"
+    )]
+    pub mllp_tls_cert: Option<PathBuf>,
+    /// PEM private key of --mllp-tls-cert.
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_TLS_KEY",
+        value_name = "FILE"
+    )]
+    pub mllp_tls_key: Option<PathBuf>,
+    /// PEM CA certificates: MLLP clients must present a certificate they signed
+    /// (mutual TLS).
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_CLIENT_CA",
+        value_name = "FILE"
+    )]
+    pub mllp_client_ca: Option<PathBuf>,
+    /// Send MLLP Release 2 commit acknowledgements (a 0x06 block once a message
+    /// is durable, 0x15 when it cannot be stored) [default: false].
+    #[arg(long, global = true, env = "HEMOLINK_MLLP_RELEASE2", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub mllp_release2: Option<bool>,
+    /// Character set of messages whose MSH-18 is empty [default: UNICODE UTF-8].
+    #[arg(long, global = true, env = "HEMOLINK_MLLP_CHARSET", value_name = "SET")]
+    pub mllp_charset: Option<String>,
+    /// Largest MLLP frame accepted, e.g. 16MiB [default: 16MiB].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_MAX_FRAME",
+        value_name = "SIZE"
+    )]
+    pub mllp_max_frame: Option<String>,
+    /// Seconds a sender may pause in the middle of a frame before the
+    /// connection is closed and the partial frame dropped [default: 60].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_IDLE_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub mllp_idle_timeout: Option<u64>,
+    /// What to answer a message type with no mapping: accept (stored, AA/CA) or
+    /// reject (stored, AR/CR code 200) [default: accept].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_UNMAPPED",
+        value_name = "MODE"
+    )]
+    pub mllp_unmapped: Option<String>,
+    /// Where enhanced-mode application acknowledgements are delivered:
+    /// mllp://HOST:PORT or mllps://HOST:PORT [default: none, not sent].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_APP_ACK_TO",
+        value_name = "URL"
+    )]
+    pub mllp_app_ack_to: Option<String>,
+    /// PEM CA certificates trusted for mllps:// destinations.
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_OUTBOUND_CA",
+        value_name = "FILE"
+    )]
+    pub mllp_outbound_ca: Option<PathBuf>,
+    /// Seconds to wait for a destination's acknowledgement [default: 30].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_ACK_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub mllp_ack_timeout: Option<u64>,
+    /// Delivery attempts before an outbound message is set aside as errored
+    /// [default: 10].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_MAX_ATTEMPTS",
+        value_name = "N"
+    )]
+    pub mllp_max_attempts: Option<u32>,
+    /// Days the message store keeps a message (and its duplicate key); at
+    /// least 30 [default: 90].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_HL7_RETENTION_DAYS",
+        value_name = "DAYS"
+    )]
+    pub hl7_retention_days: Option<u32>,
 }
 
 impl Options {
@@ -105,6 +215,20 @@ impl Options {
             multiple_delete: self.multiple_delete.or(other.multiple_delete),
             shutdown_timeout: self.shutdown_timeout.or(other.shutdown_timeout),
             log_level: self.log_level.or(other.log_level),
+            mllp_listen: self.mllp_listen.or(other.mllp_listen),
+            mllp_tls_cert: self.mllp_tls_cert.or(other.mllp_tls_cert),
+            mllp_tls_key: self.mllp_tls_key.or(other.mllp_tls_key),
+            mllp_client_ca: self.mllp_client_ca.or(other.mllp_client_ca),
+            mllp_release2: self.mllp_release2.or(other.mllp_release2),
+            mllp_charset: self.mllp_charset.or(other.mllp_charset),
+            mllp_max_frame: self.mllp_max_frame.or(other.mllp_max_frame),
+            mllp_idle_timeout: self.mllp_idle_timeout.or(other.mllp_idle_timeout),
+            mllp_unmapped: self.mllp_unmapped.or(other.mllp_unmapped),
+            mllp_app_ack_to: self.mllp_app_ack_to.or(other.mllp_app_ack_to),
+            mllp_outbound_ca: self.mllp_outbound_ca.or(other.mllp_outbound_ca),
+            mllp_ack_timeout: self.mllp_ack_timeout.or(other.mllp_ack_timeout),
+            mllp_max_attempts: self.mllp_max_attempts.or(other.mllp_max_attempts),
+            hl7_retention_days: self.hl7_retention_days.or(other.hl7_retention_days),
         }
     }
 
@@ -138,11 +262,99 @@ pub struct Config {
     pub multiple_delete: bool,
     pub shutdown_timeout: u64,
     pub log_level: String,
+    /// The MLLP listener, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mllp: Option<Mllp>,
+    /// Outbound MLLP delivery.
+    pub outbound: Outbound,
+    pub hl7_retention_days: u32,
+}
+
+/// The MLLP listener's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mllp {
+    pub listen: SocketAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    pub release2: bool,
+    /// The default character set's name (table 0211).
+    pub charset: String,
+    pub max_frame: usize,
+    pub idle_timeout: u64,
+    /// True when a type with no mapping is rejected (AR/CR).
+    pub reject_unmapped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_ack_to: Option<Destination>,
+}
+
+/// Outbound MLLP settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outbound {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    pub ack_timeout: u64,
+    pub max_attempts: u32,
+}
+
+/// Where outbound messages go: `mllp://host:port` or `mllps://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Destination {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Destination {
+    /// Reads `mllp://host:port`, `mllps://host:port` or `host:port` (plain).
+    pub fn parse(text: &str) -> Result<Destination, String> {
+        let (tls, rest) = if let Some(r) = text.strip_prefix("mllps://") {
+            (true, r)
+        } else if let Some(r) = text.strip_prefix("mllp://") {
+            (false, r)
+        } else {
+            (false, text)
+        };
+        let bad = || format!("'{text}' is not a destination such as mllp://host:2575");
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.trim_end_matches('/').parse().map_err(|_| bad())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Destination {
+            host: host.to_string(),
+            port,
+            tls,
+        })
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mllps" } else { "mllp" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl From<Destination> for String {
+    fn from(d: Destination) -> String {
+        d.to_string()
+    }
 }
 
 impl Config {
     /// Fills in defaults and checks every value.
     pub fn resolve(o: Options) -> Result<Config, String> {
+        let mllp = mllp(&o)?;
         let listen_text = o.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             format!("listen: '{listen_text}' is not an ADDR:PORT such as 127.0.0.1:8080")
@@ -198,7 +410,28 @@ impl Config {
                 "log_level: '{log_level}' is not one of error, warn, info, debug, trace"
             ));
         }
+        let outbound = Outbound {
+            ca: o.mllp_outbound_ca,
+            ack_timeout: o.mllp_ack_timeout.unwrap_or(30).max(1),
+            max_attempts: o.mllp_max_attempts.unwrap_or(10).max(1),
+        };
+        if mllp
+            .as_ref()
+            .and_then(|m| m.app_ack_to.as_ref())
+            .is_some_and(|d| d.tls && outbound.ca.is_none())
+        {
+            return Err("mllp_app_ack_to is an mllps:// destination: give mllp_outbound_ca, the CA to trust".into());
+        }
+        let hl7_retention_days = o.hl7_retention_days.unwrap_or(90);
+        if hl7_retention_days < 30 {
+            return Err(
+                "hl7_retention_days must be at least 30 (duplicate keys are kept that long)".into(),
+            );
+        }
         Ok(Config {
+            mllp,
+            outbound,
+            hl7_retention_days,
             listen,
             data_dir: o.data_dir.unwrap_or_else(|| PathBuf::from("hemolink-data")),
             base_url,
@@ -238,6 +471,63 @@ impl Config {
         toml::to_string(&shown)
             .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
+}
+
+/// The MLLP listener's settings, when `mllp_listen` is given.
+fn mllp(o: &Options) -> Result<Option<Mllp>, String> {
+    let Some(text) = &o.mllp_listen else {
+        return Ok(None);
+    };
+    let listen: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("mllp_listen: '{text}' is not an ADDR:PORT such as 127.0.0.1:2575"))?;
+    if o.mllp_tls_cert.is_some() != o.mllp_tls_key.is_some() {
+        return Err("mllp_tls_cert and mllp_tls_key go together: give both or neither".into());
+    }
+    if o.mllp_client_ca.is_some() && o.mllp_tls_cert.is_none() {
+        return Err("mllp_client_ca needs TLS: give mllp_tls_cert and mllp_tls_key".into());
+    }
+    let charset = o
+        .mllp_charset
+        .clone()
+        .unwrap_or_else(|| "UNICODE UTF-8".into());
+    if crate::hl7::charset::Charset::named(&charset).is_none() {
+        return Err(format!(
+            "mllp_charset: '{charset}' is not a character set of HL7 table 0211 this build reads"
+        ));
+    }
+    let reject_unmapped = match o.mllp_unmapped.as_deref() {
+        None | Some("accept") => false,
+        Some("reject") => true,
+        Some(other) => {
+            return Err(format!(
+                "mllp_unmapped: '{other}' is not one of accept, reject"
+            ));
+        }
+    };
+    let max_frame = match &o.mllp_max_frame {
+        Some(text) => parse_size(text)?,
+        None => 16 << 20,
+    };
+    if max_frame < 1024 {
+        return Err("mllp_max_frame must be at least 1KiB".into());
+    }
+    Ok(Some(Mllp {
+        listen,
+        tls_cert: o.mllp_tls_cert.clone(),
+        tls_key: o.mllp_tls_key.clone(),
+        client_ca: o.mllp_client_ca.clone(),
+        release2: o.mllp_release2.unwrap_or(false),
+        charset,
+        max_frame,
+        idle_timeout: o.mllp_idle_timeout.unwrap_or(60).max(1),
+        reject_unmapped,
+        app_ack_to: o
+            .mllp_app_ack_to
+            .as_deref()
+            .map(Destination::parse)
+            .transpose()?,
+    }))
 }
 
 /// `http://127.0.0.1:8080`; an unspecified address (`0.0.0.0`) becomes `localhost`.
@@ -345,6 +635,43 @@ mod tests {
             max_included: Some(0),
             ..Default::default()
         });
+        bad(Options {
+            mllp_listen: Some("2575".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            mllp_listen: Some("127.0.0.1:2575".into()),
+            mllp_charset: Some("EBCDIC".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            mllp_listen: Some("127.0.0.1:2575".into()),
+            mllp_app_ack_to: Some("mllps://peer:2575".into()),
+            ..Default::default()
+        });
+        bad(Options {
+            hl7_retention_days: Some(7),
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn mllp_is_off_unless_configured_and_destinations_parse() {
+        assert!(Config::resolve(Options::default()).unwrap().mllp.is_none());
+        let c = Config::resolve(Options {
+            mllp_listen: Some("127.0.0.1:2575".into()),
+            mllp_app_ack_to: Some("mllp://lab.example:6661".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let m = c.mllp.unwrap();
+        assert_eq!(m.charset, "UNICODE UTF-8");
+        assert_eq!(m.max_frame, 16 << 20);
+        assert_eq!(m.app_ack_to.unwrap().to_string(), "mllp://lab.example:6661");
+        let d = Destination::parse("mllps://[::1]:2575").unwrap();
+        assert!(d.tls);
+        assert_eq!(d.to_string(), "mllps://[::1]:2575");
+        assert!(Destination::parse("mllp://:1").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod conformance;
+pub mod engine;
 pub mod fhir;
 pub mod fhirpath;
 pub mod generate;
@@ -25,3 +26,4 @@ pub mod server;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod tls;

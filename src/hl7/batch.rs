@@ -134,6 +134,21 @@ impl Batch {
     }
 }
 
+/// The answer to a batch that cannot be split: an empty response batch whose
+/// BTS-2 (batch comment) says why, under the batch's own header swapped
+/// when that header can be read.
+pub fn refusal(raw: &[u8], default: Charset, why: &str, at_micros: i64) -> String {
+    let first = Header::read(raw, default).ok();
+    let d = first.as_ref().map(|h| h.delimiters).unwrap_or_default();
+    let f = d.field as char;
+    let mut out = match first.as_ref().filter(|h| h.id() == "BHS") {
+        Some(h) => envelope(h, at_micros),
+        None => format!("BHS{f}{}\r", d.encoding_characters()),
+    };
+    let _ = write!(out, "BTS{f}0{f}{}\r", super::escape::encode(why, &d));
+    out
+}
+
 /// The answering header of a batch or file header.
 fn envelope(h: &Header, at_micros: i64) -> String {
     let f = h.delimiters.field as char;
@@ -186,6 +201,18 @@ BTS|2\rFTS|1\r";
             "{out}"
         );
         assert_eq!(&lines[6..], ["BTS|2", "FTS|1", ""]);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_split_is_refused_in_its_comment() {
+        let raw = b"BHS|^~\\&|LAB|SITE|HUB|HQ|1||||B9\rPID|1\r";
+        let e = Batch::split(raw, Charset::Utf8).unwrap_err();
+        let out = refusal(raw, Charset::Utf8, &e.to_string(), 0);
+        assert!(out.starts_with("BHS|^~\\&|HUB|HQ|LAB|SITE|"), "{out}");
+        assert!(
+            out.ends_with("|B9\rBTS|0|segment 2: a segment outside any message of the batch\r"),
+            "{out}"
+        );
     }
 
     #[test]

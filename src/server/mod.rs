@@ -2,8 +2,9 @@
 //! serves the FHIR API over HTTP/1.1, and on SIGINT or SIGTERM stops accepting,
 //! lets in-flight requests finish and closes the store cleanly.
 
+pub mod admin;
+mod hl7;
 mod protocol_errors;
-mod tls;
 
 use crate::auth::{Gate, Policy};
 use crate::config::Config;
@@ -27,6 +28,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Running {
     /// The address the listener is bound to.
     pub addr: SocketAddr,
+    /// The address the MLLP listener is bound to, when there is one.
+    pub mllp_addr: Option<SocketAddr>,
     /// The effective configuration (its base URL follows an OS-chosen port).
     pub config: Config,
     stop: oneshot::Sender<()>,
@@ -51,7 +54,7 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
         ));
     }
     let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key, None, &[b"http/1.1"])?),
         _ => None,
     };
     let backend = SqliteStore::open(&config.data_dir).map_err(|e| format!("store: {e}"))?;
@@ -64,9 +67,19 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
     if !config.listen.ip().is_loopback() {
         tracing::warn!("serving {addr} with no authorization (--insecure)");
     }
+    let hl7 = match &config.mllp {
+        Some(settings) => {
+            let (running, engine) = hl7::start(&state.store, &config, settings).await?;
+            let _ = state.engine.set(engine);
+            Some(running)
+        }
+        None => None,
+    };
+    let mllp_addr = hl7.as_ref().map(|h| h.addr);
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, tls, state, stopped));
+    let task = tokio::spawn(accept_loop(listener, tls, state, hl7, stopped));
     Ok(Running {
+        mllp_addr,
         addr,
         config,
         stop,
@@ -91,6 +104,7 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
         gate: Gate::new(Policy::AllowAll),
         ready: AtomicBool::new(true),
         capability: std::sync::OnceLock::new(),
+        engine: std::sync::OnceLock::new(),
     }))
 }
 
@@ -109,6 +123,17 @@ pub async fn serve(config: Config, base_url_given: bool) -> Result<(), String> {
         running.addr
     );
     println!("FHIR R4 base {}", running.config.base_url);
+    if let Some(mllp) = running.mllp_addr {
+        let tls = running
+            .config
+            .mllp
+            .as_ref()
+            .is_some_and(|m| m.tls_cert.is_some());
+        println!(
+            "MLLP listening on {}://{mllp}",
+            if tls { "mllps" } else { "mllp" }
+        );
+    }
     println!("data in {}", running.config.data_dir.display());
     tracing::info!("ready in {} ms", started.elapsed().as_millis());
     shutdown_signal().await;
@@ -122,6 +147,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<AppState>,
+    hl7: Option<hl7::Running>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let app = rest::router(state.clone());
@@ -139,7 +165,7 @@ async fn accept_loop(
             _ = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(admin::with_peer(app.clone(), peer));
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT);
@@ -186,6 +212,9 @@ async fn accept_loop(
         .is_err()
     {
         tracing::warn!("requests still running after {timeout:?}; closing anyway");
+    }
+    if let Some(hl7) = hl7 {
+        hl7.stop(timeout).await;
     }
     state.store.close().await;
 }

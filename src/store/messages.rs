@@ -79,7 +79,8 @@ pub struct StoredMessage {
 pub enum MessageWrite {
     /// Keep a message received. When a message with its key (MSH-3, MSH-4,
     /// MSH-10) is kept already, the unit fails with
-    /// [`super::StoreError::Duplicate`] and nothing of it is written.
+    /// [`super::StoreError::Duplicate`] and nothing of it is written. A
+    /// message with an empty MSH-10 has no key and is always kept.
     Receive(Box<NewMessage>),
     /// Keep a copy of message `of` (status duplicate), whatever its key.
     Duplicate { message: Box<NewMessage>, of: i64 },

@@ -14,6 +14,8 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     pub base: String,
+    /// The MLLP listener's address, when one was asked for.
+    pub mllp: Option<String>,
     _dir: Option<tempfile::TempDir>,
     /// What the server printed at start.
     pub stdout: Vec<String>,
@@ -46,8 +48,14 @@ pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
     let mut stdout = Vec::new();
     let mut addr = None;
     let mut base = None;
+    let mut mllp = None;
     for line in lines.by_ref() {
         let line = line.expect("read stdout");
+        if let Some(rest) = line.strip_prefix("MLLP listening on ") {
+            mllp = Some(rest.split("://").nth(1).unwrap_or(rest).to_string());
+            stdout.push(line);
+            continue;
+        }
         if let Some(rest) = line.split("listening on ").nth(1) {
             addr = Some(rest.split("://").nth(1).unwrap_or(rest).to_string());
         }
@@ -65,6 +73,7 @@ pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         child,
         addr: addr.expect("the server printed where it listens"),
         base: base.expect("the server printed its base URL"),
+        mllp,
         _dir: None,
         stdout,
     }

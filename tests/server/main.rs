@@ -14,6 +14,7 @@ mod errors;
 mod formats;
 mod history;
 mod load;
+mod mllp;
 mod patch;
 mod search;
 mod search_fixtures;

@@ -39,6 +39,8 @@ pub struct AppState {
     /// The CapabilityStatement, built on first request (it lists some 2,800
     /// search parameters and their include targets).
     pub capability: std::sync::OnceLock<serde_json::Value>,
+    /// The HL7 v2 engine, once its listener runs (for the admin API).
+    pub engine: std::sync::OnceLock<Arc<crate::engine::Engine>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -73,6 +75,7 @@ pub fn router(state: Shared) -> Router {
         .route("/{type}/{id}/_history", get(history::instance))
         .route("/{type}/{id}/{member}", get(search::compartment_get))
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
+        .merge(crate::server::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(render_errors))

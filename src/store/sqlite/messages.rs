@@ -18,6 +18,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 /// Applies one write; returns the id of the row it added (0 for a change).
 pub fn apply(conn: &Connection, write: &MessageWrite) -> Result<i64, StoreError> {
     match write {
+        MessageWrite::Receive(m) if m.key.2.is_empty() => insert(conn, m, None),
         MessageWrite::Receive(m) => {
             let kept: Option<(i64, Option<Vec<u8>>, Vec<u8>)> = conn
                 .prepare_cached(

@@ -123,7 +123,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: the HL7 v2 message store and the outbox. A message's key (MSH-3,
     // MSH-4, MSH-10) is unique among the messages that are not duplicates;
-    // a duplicate is kept as its own row pointing at the first.
+    // a duplicate is kept as its own row pointing at the first. A message
+    // with no control id (unreadable, or refused for the lack of one) has no
+    // key.
     r#"
     CREATE TABLE hl7_message (
         id               INTEGER PRIMARY KEY,
@@ -144,7 +146,7 @@ const MIGRATIONS: &[&str] = &[
         error            TEXT
     );
     CREATE UNIQUE INDEX hl7_message_key ON hl7_message (sending_app, sending_facility, control_id)
-        WHERE duplicate_of IS NULL;
+        WHERE duplicate_of IS NULL AND control_id <> '';
     CREATE INDEX hl7_message_by_status ON hl7_message (status, id);
     CREATE INDEX hl7_message_by_time ON hl7_message (received);
     CREATE TABLE hl7_outbox (

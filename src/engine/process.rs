@@ -1,0 +1,185 @@
+//! Processing in enhanced mode, after the accept acknowledgement: each
+//! connection has a processor that takes its messages in the order they were
+//! received, records their outcome and queues the application
+//! acknowledgement (as MSH-16 asks) for the listener's `app_ack_to`, all in
+//! one unit of work. Messages still `received` when the server stopped are
+//! processed when it starts again, before the listener accepts anything.
+//!
+//! No message type has a mapping to FHIR yet, so processing produces no
+//! resources: the message is kept, processed, and acknowledged.
+
+use super::Engine;
+use super::receive::wanted;
+use crate::fhir::instant::now_micros;
+use crate::hl7::ack::{self, Code, Kind};
+use crate::hl7::header::Header;
+use crate::hl7::message::Message;
+use crate::store::Write;
+use crate::store::messages::{MessageQuery, MessageWrite, Status};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// A message kept as received, to be processed.
+pub struct Job {
+    pub id: i64,
+    pub header: Header,
+    pub message: Message,
+    /// Whether to queue the application acknowledgement (not when an
+    /// operator reprocesses a message: its sender had its answer).
+    pub acknowledge: bool,
+}
+
+/// Processes a connection's messages in order until it closes.
+pub async fn run(engine: Arc<Engine>, mut jobs: UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        let _ = engine.process(job).await;
+    }
+}
+
+impl Engine {
+    /// Records a received message's outcome and queues its application
+    /// acknowledgement. When the unit cannot be stored, the message stays
+    /// `received` and is processed again at the next start.
+    pub async fn process(&self, job: Job) -> Result<(), String> {
+        let Job {
+            id,
+            header,
+            acknowledge,
+            ..
+        } = job;
+        let mut writes = vec![Write::Message(MessageWrite::Finish {
+            id,
+            status: Status::Processed,
+            resources: Vec::new(),
+            error: None,
+        })];
+        let destination = self.settings.app_ack_to.as_ref().map(|d| d.to_string());
+        if acknowledge && wanted(header.field(16), true) {
+            match &destination {
+                Some(destination) => {
+                    let control_id = ack::control_id();
+                    let text = ack::reply(
+                        &header,
+                        Kind::Deferred,
+                        Code::AA,
+                        None,
+                        &control_id,
+                        now_micros(),
+                    );
+                    writes.push(Write::Message(MessageWrite::Enqueue {
+                        destination: destination.clone(),
+                        control_id,
+                        payload: header.charset.unwrap_or(self.default).encode(&text),
+                        source: Some(id),
+                    }));
+                }
+                None => tracing::debug!(
+                    "message {id} asks for an application acknowledgement; no mllp_app_ack_to is configured"
+                ),
+            }
+        }
+        match self.store.transact(writes).await {
+            Ok(_) => {
+                if let Some(destination) = destination {
+                    self.outbound.wake(&destination);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("message {id} could not be processed: {e}");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Processes a kept message again (an operator's request): it is read
+    /// from its raw bytes and its outcome recorded; no acknowledgement is
+    /// sent. A duplicate, or a message that cannot be read, is refused.
+    pub async fn reprocess(&self, id: i64) -> Result<(), Reprocess> {
+        let stored = self
+            .store
+            .messages(&MessageQuery {
+                id: Some(id),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Reprocess::Failed(e.to_string()))?
+            .pop()
+            .ok_or(Reprocess::NotFound)?;
+        if stored.message.status == Status::Duplicate {
+            return Err(Reprocess::Refused(format!(
+                "message {id} is a duplicate of message {}; reprocess that one",
+                stored.duplicate_of.unwrap_or_default()
+            )));
+        }
+        let raw = &stored.message.raw;
+        let header = Header::read(raw, self.default)
+            .map_err(|e| Reprocess::Refused(format!("message {id} cannot be read: {e}")))?;
+        let message = Message::parse(raw, self.default)
+            .map_err(|e| Reprocess::Refused(format!("message {id} cannot be read: {e}")))?;
+        self.process(Job {
+            id,
+            header,
+            message,
+            acknowledge: false,
+        })
+        .await
+        .map_err(Reprocess::Failed)
+    }
+
+    /// Processes, in order, the messages of this listener still `received`.
+    pub async fn recover(&self) -> Result<usize, String> {
+        let mut after = None;
+        let mut done = 0;
+        loop {
+            let page = self
+                .store
+                .messages(&MessageQuery {
+                    status: Some(Status::Received),
+                    after,
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("message store: {e}"))?;
+            let Some(last) = page.last() else {
+                return Ok(done);
+            };
+            after = Some(last.id);
+            for stored in page {
+                if stored.message.listener != self.listener {
+                    continue;
+                }
+                let raw = &stored.message.raw;
+                let (Ok(header), Ok(message)) = (
+                    Header::read(raw, self.default),
+                    Message::parse(raw, self.default),
+                ) else {
+                    tracing::warn!("message {} can no longer be read", stored.id);
+                    continue;
+                };
+                if self
+                    .process(Job {
+                        id: stored.id,
+                        header,
+                        message,
+                        acknowledge: true,
+                    })
+                    .await
+                    .is_ok()
+                {
+                    done += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Why a message could not be reprocessed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reprocess {
+    NotFound,
+    Refused(String),
+    Failed(String),
+}
