@@ -13,6 +13,7 @@ pub mod batch;
 pub mod charset;
 pub mod delimiters;
 pub mod escape;
+pub mod exercise;
 pub mod header;
 pub mod message;
 
