@@ -116,14 +116,9 @@ impl Outbound {
     pub async fn resend(self: &Arc<Self>, id: i64) -> Result<OutboxEntry, String> {
         let entry = self
             .store
-            .outbox(&OutboxQuery {
-                id: Some(id),
-                limit: 1,
-                ..Default::default()
-            })
+            .outbox_entry(id)
             .await
             .map_err(|e| e.to_string())?
-            .pop()
             .ok_or_else(|| format!("there is no outbox entry {id}"))?;
         self.record(&entry, DeliveryStatus::Pending, 0, now_micros(), None, None)
             .await?;

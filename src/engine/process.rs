@@ -98,14 +98,9 @@ impl Engine {
     pub async fn reprocess(&self, id: i64) -> Result<(), Reprocess> {
         let stored = self
             .store
-            .messages(&MessageQuery {
-                id: Some(id),
-                limit: 1,
-                ..Default::default()
-            })
+            .message(id)
             .await
             .map_err(|e| Reprocess::Failed(e.to_string()))?
-            .pop()
             .ok_or(Reprocess::NotFound)?;
         if stored.message.status == Status::Duplicate {
             return Err(Reprocess::Refused(format!(

@@ -233,15 +233,21 @@ async fn messages(
 async fn one(state: &Shared, id: i64) -> Result<StoredMessage, FhirError> {
     state
         .store
-        .messages(&MessageQuery {
-            id: Some(id),
-            limit: 1,
-            ..Default::default()
-        })
+        .message(id)
         .await
         .map_err(|e| FhirError::internal("message store", e))?
-        .pop()
         .ok_or_else(|| FhirError::not_found(format!("there is no message {id}")))
+}
+
+/// The engine, which runs only with an MLLP listener.
+fn engine(state: &Shared) -> Result<&crate::engine::Engine, FhirError> {
+    state.engine.get().map(|e| e.as_ref()).ok_or_else(|| {
+        FhirError::new(
+            StatusCode::CONFLICT,
+            "not-supported",
+            "no MLLP listener runs (--mllp-listen), so the message store cannot be acted on",
+        )
+    })
 }
 
 async fn message(
@@ -266,14 +272,7 @@ async fn reprocess(
     answer(
         async {
             local(peer)?;
-            let engine = state.engine.get().ok_or_else(|| {
-                FhirError::new(
-                    StatusCode::CONFLICT,
-                    "not-supported",
-                    "no MLLP listener runs, so nothing can be reprocessed",
-                )
-            })?;
-            match engine.reprocess(id).await {
+            match engine(&state)?.reprocess(id).await {
                 Ok(()) => Ok(message_json(&one(&state, id).await?, true)),
                 Err(Reprocess::NotFound) => {
                     Err(FhirError::not_found(format!("there is no message {id}")))
@@ -339,14 +338,7 @@ async fn resend(
     answer(
         async {
             local(peer)?;
-            let engine = state.engine.get().ok_or_else(|| {
-                FhirError::new(
-                    StatusCode::CONFLICT,
-                    "not-supported",
-                    "no MLLP listener runs, so nothing can be sent",
-                )
-            })?;
-            let entry = engine
+            let entry = engine(&state)?
                 .outbound
                 .resend(id)
                 .await

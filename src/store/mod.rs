@@ -564,6 +564,26 @@ impl Store {
         self.backend.messages(query).await
     }
 
+    /// One message of the message store.
+    pub async fn message(&self, id: i64) -> Result<Option<messages::StoredMessage>, StoreError> {
+        let query = messages::MessageQuery {
+            id: Some(id),
+            limit: 1,
+            ..Default::default()
+        };
+        Ok(self.backend.messages(&query).await?.pop())
+    }
+
+    /// One entry of the outbox.
+    pub async fn outbox_entry(&self, id: i64) -> Result<Option<messages::OutboxEntry>, StoreError> {
+        let query = messages::OutboxQuery {
+            id: Some(id),
+            limit: 1,
+            ..Default::default()
+        };
+        Ok(self.backend.outbox(&query).await?.pop())
+    }
+
     /// Entries of the outbox, oldest first.
     pub async fn outbox(
         &self,

@@ -160,32 +160,55 @@ fn json_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
+/// A `WHERE … ORDER BY id LIMIT` clause built from optional conditions,
+/// with its arguments.
+struct Filter {
+    sql: String,
+    args: Vec<Sql>,
+}
+
+impl Filter {
+    fn new(select: &str) -> Filter {
+        Filter {
+            sql: format!("{select} WHERE 1 = 1"),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds ` AND {column} {op} ?` when `value` is given.
+    fn and(&mut self, column: &str, op: &str, value: Option<Sql>) {
+        if let Some(v) = value {
+            self.args.push(v);
+            self.sql
+                .push_str(&format!(" AND {column} {op} ?{}", self.args.len()));
+        }
+    }
+
+    /// Ends it with the order and the page size.
+    fn page(mut self, limit: usize) -> (String, Vec<Sql>) {
+        self.args
+            .push(Sql::Integer(limit.min(i64::MAX as usize) as i64));
+        self.sql
+            .push_str(&format!(" ORDER BY id LIMIT ?{}", self.args.len()));
+        (self.sql, self.args)
+    }
+}
+
 /// The messages a query selects, oldest first.
 pub fn list(conn: &Connection, q: &MessageQuery) -> Result<Vec<StoredMessage>, StoreError> {
-    let mut sql = String::from(
+    let mut f = Filter::new(
         "SELECT id, received, updated, listener, peer, sending_app, sending_facility, control_id, \
-         message_type, version, raw, status, duplicate_of, ack, resources, error \
-         FROM hl7_message WHERE 1 = 1",
+         message_type, version, raw, status, duplicate_of, ack, resources, error FROM hl7_message",
     );
-    let mut args: Vec<Sql> = Vec::new();
-    if let Some(id) = q.id {
-        args.push(Sql::Integer(id));
-        sql.push_str(&format!(" AND id = ?{}", args.len()));
-    }
-    if let Some(status) = q.status {
-        args.push(Sql::Text(status.as_str().into()));
-        sql.push_str(&format!(" AND status = ?{}", args.len()));
-    }
-    if let Some(since) = q.since {
-        args.push(Sql::Integer(since));
-        sql.push_str(&format!(" AND received >= ?{}", args.len()));
-    }
-    if let Some(after) = q.after {
-        args.push(Sql::Integer(after));
-        sql.push_str(&format!(" AND id > ?{}", args.len()));
-    }
-    args.push(Sql::Integer(q.limit.min(i64::MAX as usize) as i64));
-    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+    f.and("id", "=", q.id.map(Sql::Integer));
+    f.and(
+        "status",
+        "=",
+        q.status.map(|s| Sql::Text(s.as_str().into())),
+    );
+    f.and("received", ">=", q.since.map(Sql::Integer));
+    f.and("id", ">", q.after.map(Sql::Integer));
+    let (sql, args) = f.page(q.limit);
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(args), |r| {
@@ -216,29 +239,19 @@ pub fn list(conn: &Connection, q: &MessageQuery) -> Result<Vec<StoredMessage>, S
 
 /// The outbox entries a query selects, oldest first.
 pub fn outbox(conn: &Connection, q: &OutboxQuery) -> Result<Vec<OutboxEntry>, StoreError> {
-    let mut sql = String::from(
+    let mut f = Filter::new(
         "SELECT id, destination, control_id, payload, source, status, attempts, next_attempt, \
-         error, ack, created, updated FROM hl7_outbox WHERE 1 = 1",
+         error, ack, created, updated FROM hl7_outbox",
     );
-    let mut args: Vec<Sql> = Vec::new();
-    if let Some(id) = q.id {
-        args.push(Sql::Integer(id));
-        sql.push_str(&format!(" AND id = ?{}", args.len()));
-    }
-    if let Some(d) = &q.destination {
-        args.push(Sql::Text(d.clone()));
-        sql.push_str(&format!(" AND destination = ?{}", args.len()));
-    }
-    if let Some(status) = q.status {
-        args.push(Sql::Text(status.as_str().into()));
-        sql.push_str(&format!(" AND status = ?{}", args.len()));
-    }
-    if let Some(after) = q.after {
-        args.push(Sql::Integer(after));
-        sql.push_str(&format!(" AND id > ?{}", args.len()));
-    }
-    args.push(Sql::Integer(q.limit.min(i64::MAX as usize) as i64));
-    sql.push_str(&format!(" ORDER BY id LIMIT ?{}", args.len()));
+    f.and("id", "=", q.id.map(Sql::Integer));
+    f.and("destination", "=", q.destination.clone().map(Sql::Text));
+    f.and(
+        "status",
+        "=",
+        q.status.map(|s| Sql::Text(s.as_str().into())),
+    );
+    f.and("id", ">", q.after.map(Sql::Integer));
+    let (sql, args) = f.page(q.limit);
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt
         .query_map(params_from_iter(args), |r| {
