@@ -151,6 +151,16 @@ pub struct Options {
         value_name = "MODE"
     )]
     pub mllp_unmapped: Option<String>,
+    /// The offset from UTC of HL7 times that carry none, as +HH:MM or -HH:MM;
+    /// FHIR needs an offset on every time of day [default: +00:00].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_MLLP_UTC_OFFSET",
+        value_name = "OFFSET",
+        allow_hyphen_values = true
+    )]
+    pub mllp_utc_offset: Option<String>,
     /// Where enhanced-mode application acknowledgements are delivered:
     /// mllp://HOST:PORT or mllps://HOST:PORT [default: none, not sent].
     #[arg(
@@ -224,6 +234,7 @@ impl Options {
             mllp_max_frame: self.mllp_max_frame.or(other.mllp_max_frame),
             mllp_idle_timeout: self.mllp_idle_timeout.or(other.mllp_idle_timeout),
             mllp_unmapped: self.mllp_unmapped.or(other.mllp_unmapped),
+            mllp_utc_offset: self.mllp_utc_offset.or(other.mllp_utc_offset),
             mllp_app_ack_to: self.mllp_app_ack_to.or(other.mllp_app_ack_to),
             mllp_outbound_ca: self.mllp_outbound_ca.or(other.mllp_outbound_ca),
             mllp_ack_timeout: self.mllp_ack_timeout.or(other.mllp_ack_timeout),
@@ -287,6 +298,8 @@ pub struct Mllp {
     pub idle_timeout: u64,
     /// True when a type with no mapping is rejected (AR/CR).
     pub reject_unmapped: bool,
+    /// Minutes from UTC of HL7 times written without an offset.
+    pub utc_offset: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_ack_to: Option<Destination>,
 }
@@ -298,6 +311,24 @@ pub struct Outbound {
     pub ca: Option<PathBuf>,
     pub ack_timeout: u64,
     pub max_attempts: u32,
+}
+
+/// `+HH:MM` or `-HH:MM` (`Z` for UTC) in minutes, within ±14 hours.
+fn parse_offset(text: &str) -> Option<i32> {
+    if text == "Z" {
+        return Some(0);
+    }
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
 }
 
 /// Where outbound messages go: `mllp://host:port` or `mllps://host:port`.
@@ -505,6 +536,12 @@ fn mllp(o: &Options) -> Result<Option<Mllp>, String> {
             ));
         }
     };
+    let utc_offset = match o.mllp_utc_offset.as_deref() {
+        None => 0,
+        Some(text) => parse_offset(text).ok_or_else(|| {
+            format!("mllp_utc_offset: '{text}' is not an offset such as +01:00 or -05:00")
+        })?,
+    };
     let max_frame = match &o.mllp_max_frame {
         Some(text) => parse_size(text)?,
         None => 16 << 20,
@@ -522,6 +559,7 @@ fn mllp(o: &Options) -> Result<Option<Mllp>, String> {
         max_frame,
         idle_timeout: o.mllp_idle_timeout.unwrap_or(60).max(1),
         reject_unmapped,
+        utc_offset,
         app_ack_to: o
             .mllp_app_ack_to
             .as_deref()

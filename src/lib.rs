@@ -20,6 +20,7 @@ pub mod fhirpath;
 pub mod generate;
 pub mod hl7;
 pub mod load;
+pub mod map;
 pub mod mllp;
 pub mod search;
 pub mod server;

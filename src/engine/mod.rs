@@ -5,6 +5,7 @@
 //! accept acknowledgement; [`outbound`] delivers queued messages (application
 //! acknowledgements, and later the adapters' messages) to their destinations.
 
+pub mod mapping;
 pub mod outbound;
 pub mod process;
 pub mod receive;

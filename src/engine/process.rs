@@ -4,11 +4,10 @@
 //! acknowledgement (as MSH-16 asks) for the listener's `app_ack_to`, all in
 //! one unit of work. Messages still `received` when the server stopped are
 //! processed when it starts again, before the listener accepts anything.
-//!
-//! No message type has a mapping to FHIR yet, so processing produces no
-//! resources: the message is kept, processed, and acknowledged.
+//! Processing maps the message to FHIR (see [`super::mapping`]).
 
 use super::Engine;
+use super::mapping::{Mapping, Source};
 use super::receive::wanted;
 use crate::fhir::instant::now_micros;
 use crate::hl7::ack::{self, Code, Kind};
@@ -24,6 +23,9 @@ pub struct Job {
     pub id: i64,
     pub header: Header,
     pub message: Message,
+    /// The message's bytes as received, and when (microseconds).
+    pub raw: Vec<u8>,
+    pub received: i64,
     /// Whether to queue the application acknowledgement (not when an
     /// operator reprocesses a message: its sender had its answer).
     pub acknowledge: bool,
@@ -37,50 +39,76 @@ pub async fn run(engine: Arc<Engine>, mut jobs: UnboundedReceiver<Job>) {
 }
 
 impl Engine {
-    /// Records a received message's outcome and queues its application
-    /// acknowledgement. When the unit cannot be stored, the message stays
-    /// `received` and is processed again at the next start.
+    /// Maps a received message and records its outcome, in one unit with
+    /// the resources it maps to and its application acknowledgement (AA, or
+    /// AE with the mapping's error) queued for `app_ack_to`. When the unit
+    /// cannot be stored, the message stays `received` and is processed again
+    /// at the next start.
     pub async fn process(&self, job: Job) -> Result<(), String> {
         let Job {
             id,
             header,
+            message,
+            raw,
+            received,
             acknowledge,
-            ..
         } = job;
-        let mut writes = vec![Write::Message(MessageWrite::Finish {
-            id,
-            status: Status::Processed,
-            resources: Vec::new(),
-            error: None,
-        })];
+        let source = Source {
+            header: &header,
+            message: &message,
+            raw: &raw,
+            received,
+        };
         let destination = self.settings.app_ack_to.as_ref().map(|d| d.to_string());
-        if acknowledge && wanted(header.field(16), true) {
-            match &destination {
-                Some(destination) => {
-                    let control_id = ack::control_id();
-                    let text = ack::reply(
-                        &header,
-                        Kind::Deferred,
-                        Code::AA,
-                        None,
-                        &control_id,
-                        now_micros(),
-                    );
-                    writes.push(Write::Message(MessageWrite::Enqueue {
-                        destination: destination.clone(),
-                        control_id,
-                        payload: header.charset.unwrap_or(self.default).encode(&text),
-                        source: Some(id),
-                    }));
+        let mut queued = false;
+        let (mapping, result) = self
+            .transact_mapped(&source, |mapping| {
+                let (code, problem, status, resources) = match mapping {
+                    Mapping::Failed(p) => (Code::AE, Some(p.clone()), Status::Error, Vec::new()),
+                    Mapping::Mapped(names) => (Code::AA, None, Status::Processed, names.clone()),
+                    Mapping::Unmapped => (Code::AA, None, Status::Processed, Vec::new()),
+                };
+                let mut writes = vec![Write::Message(MessageWrite::Finish {
+                    id,
+                    status,
+                    resources,
+                    error: problem.as_ref().map(|p| p.text.clone()),
+                })];
+                queued = false;
+                if acknowledge && wanted(header.field(16), code.accepts()) {
+                    match &destination {
+                        Some(destination) => {
+                            let control_id = ack::control_id();
+                            let text = ack::reply(
+                                &header,
+                                Kind::Deferred,
+                                code,
+                                problem.as_ref(),
+                                &control_id,
+                                now_micros(),
+                            );
+                            writes.push(Write::Message(MessageWrite::Enqueue {
+                                destination: destination.clone(),
+                                control_id,
+                                payload: header.charset.unwrap_or(self.default).encode(&text),
+                                source: Some(id),
+                            }));
+                            queued = true;
+                        }
+                        None => tracing::debug!(
+                            "message {id} asks for an application acknowledgement; no mllp_app_ack_to is configured"
+                        ),
+                    }
                 }
-                None => tracing::debug!(
-                    "message {id} asks for an application acknowledgement; no mllp_app_ack_to is configured"
-                ),
-            }
+                writes
+            })
+            .await;
+        if let Mapping::Failed(p) = &mapping {
+            tracing::warn!("message {id} ({}) not mapped: {}", header.field(9), p.text);
         }
-        match self.store.transact(writes).await {
+        match result {
             Ok(_) => {
-                if let Some(destination) = destination {
+                if let (true, Some(destination)) = (queued, destination) {
                     self.outbound.wake(&destination);
                 }
                 Ok(())
@@ -117,6 +145,8 @@ impl Engine {
             id,
             header,
             message,
+            raw: raw.clone(),
+            received: stored.message.received,
             acknowledge: false,
         })
         .await
@@ -159,6 +189,8 @@ impl Engine {
                         id: stored.id,
                         header,
                         message,
+                        raw: raw.clone(),
+                        received: stored.message.received,
                         acknowledge: true,
                     })
                     .await

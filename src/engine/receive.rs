@@ -10,6 +10,7 @@
 //! when the content differs; either way the copy is kept as a duplicate.
 
 use super::Engine;
+use super::mapping::{Mapping, Source};
 use super::process::Job;
 use crate::fhir::instant::now_micros;
 use crate::hl7::ack::{self, Code, Condition, Kind, Problem};
@@ -123,6 +124,12 @@ impl Engine {
         };
         let verdict = self.judge(raw, &header);
         let enhanced = header.enhanced();
+        if !enhanced
+            && verdict.code == Code::AA
+            && let Some(message) = &verdict.message
+        {
+            return self.receive_mapped(raw, peer, &header, message).await;
+        }
         let code = match (enhanced, verdict.code) {
             (true, Code::AA) => Code::CA,
             (true, Code::AE) => Code::CE,
@@ -136,10 +143,10 @@ impl Engine {
         };
         let reply_due = !enhanced || wanted(header.field(15), code.accepts());
         let reply = reply_due.then(|| self.reply(&header, kind, code, verdict.problem.as_ref()));
-        let status = match (code.accepts(), enhanced) {
-            (true, true) => Status::Received,
-            (true, false) => Status::Processed,
-            (false, _) => Status::Error,
+        let status = if code.accepts() {
+            Status::Received
+        } else {
+            Status::Error
         };
         if let Some(p) = &verdict.problem {
             tracing::warn!(
@@ -151,6 +158,7 @@ impl Engine {
             );
         }
         let record = self.record(raw, peer, &header, status, reply.clone(), &verdict.problem);
+        let received = record.received;
         let writes = vec![Write::Message(MessageWrite::Receive(Box::new(
             record.clone(),
         )))];
@@ -163,6 +171,8 @@ impl Engine {
                         id: *id,
                         header,
                         message,
+                        raw: raw.to_vec(),
+                        received,
                         acknowledge: true,
                     });
                 }
@@ -175,22 +185,88 @@ impl Engine {
             Err(StoreError::Duplicate { of, ack, same }) => {
                 self.duplicate(record, &header, of, ack, same).await
             }
-            Err(e) => {
-                tracing::error!(
-                    "message {} from {peer} could not be stored: {e}",
-                    header.control_id()
-                );
-                let code = if enhanced { Code::CR } else { Code::AR };
-                let problem = Problem::message(
-                    Condition::InternalError,
-                    "the message could not be stored; send it again later",
-                );
-                Answer {
-                    reply: Some(self.reply(&header, kind, code, Some(&problem))),
-                    durable: false,
-                    close: false,
-                }
+            Err(e) => self.unstored(&header, peer, &e),
+        }
+    }
+
+    /// Original mode, an accepted message: its record, its reply (AA, or AE
+    /// when its mapping fails) and the resources it maps to commit in one
+    /// unit, and only then is the reply sent.
+    async fn receive_mapped(
+        &self,
+        raw: &[u8],
+        peer: &str,
+        header: &Header,
+        message: &Message,
+    ) -> Answer {
+        let source = Source {
+            header,
+            message,
+            raw,
+            received: now_micros(),
+        };
+        let mut made = None;
+        let (mapping, result) = self
+            .transact_mapped(&source, |mapping| {
+                let (code, problem, status, resources) = match mapping {
+                    Mapping::Failed(p) => (Code::AE, Some(p.clone()), Status::Error, Vec::new()),
+                    Mapping::Mapped(names) => (Code::AA, None, Status::Processed, names.clone()),
+                    Mapping::Unmapped => (Code::AA, None, Status::Processed, Vec::new()),
+                };
+                let reply = self.reply(header, Kind::Application, code, problem.as_ref());
+                let mut record = self.record(raw, peer, header, status, Some(reply), &problem);
+                record.received = source.received;
+                record.resources = resources;
+                made = Some(record.clone());
+                vec![Write::Message(MessageWrite::Receive(Box::new(record)))]
+            })
+            .await;
+        if let Mapping::Failed(p) = &mapping {
+            tracing::warn!(
+                "{} {} from {peer}: AE {}",
+                header.field(9),
+                header.control_id(),
+                p.text
+            );
+        }
+        match (result, made) {
+            (Ok(_), Some(record)) => Answer {
+                reply: record.ack,
+                durable: true,
+                close: false,
+            },
+            (Err(StoreError::Duplicate { of, ack, same }), Some(record)) => {
+                self.duplicate(record, header, of, ack, same).await
             }
+            (Err(e), _) => self.unstored(header, peer, &e),
+            (Ok(_), None) => self.unstored(
+                header,
+                peer,
+                &StoreError::Backend("the message's record was not made".into()),
+            ),
+        }
+    }
+
+    /// The answer when a message could not be stored: AR or CR, to be sent
+    /// again later.
+    fn unstored(&self, header: &Header, peer: &str, e: &StoreError) -> Answer {
+        tracing::error!(
+            "message {} from {peer} could not be stored: {e}",
+            header.control_id()
+        );
+        let (kind, code) = if header.enhanced() {
+            (Kind::Accept, Code::CR)
+        } else {
+            (Kind::Application, Code::AR)
+        };
+        let problem = Problem::message(
+            Condition::InternalError,
+            "the message could not be stored; send it again later",
+        );
+        Answer {
+            reply: Some(self.reply(header, kind, code, Some(&problem))),
+            durable: false,
+            close: false,
         }
     }
 
@@ -312,7 +388,7 @@ impl Engine {
             Ok(m) => m,
             Err(e) => return refuse(Code::AE, Problem::parse(raw, &e)),
         };
-        if self.settings.reject_unmapped {
+        if self.settings.reject_unmapped && !crate::map::supports(code, event) {
             return refuse(
                 Code::AR,
                 Problem::at(

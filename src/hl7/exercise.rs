@@ -14,7 +14,7 @@ use tokio_util::codec::Decoder;
 
 /// Frames `data` with the MLLP codec (as read, and as one frame's content),
 /// then reads each frame as the listener does: header, message, batch, and
-/// every value, and writes a reply.
+/// every value, maps it to FHIR, and writes a reply.
 pub fn exercise(data: &[u8]) {
     let mut codec = Codec::new(4096);
     let mut buffer = BytesMut::from(data);
@@ -37,6 +37,7 @@ pub fn exercise(data: &[u8]) {
                             }
                         }
                     }
+                    let _ = crate::map::map(&m, &h, crate::map::Context { offset: 0 });
                     Problem::message(Condition::InternalError, "x")
                 }
                 Err(e) => Problem::parse(data, &e),

@@ -82,6 +82,18 @@ impl Message {
         self.segments.iter().filter(move |s| s.id == id)
     }
 
+    /// The decoded component and subcomponent (from 1; 0 means the whole) of
+    /// one repetition of a field as written.
+    pub fn decode_part(&self, raw: &str, component: usize, sub: usize) -> String {
+        let d = &self.delimiters;
+        let c = part(raw, d.component, component);
+        let s = match d.subcomponent {
+            Some(sc) if component > 0 => part(c, sc, sub),
+            _ => c,
+        };
+        escape::decode(s, d, self.charset)
+    }
+
     /// The decoded value at `SEG-field.component.subcomponent` of the first
     /// repetition in the first segment `id` (`""` when absent).
     pub fn value(&self, id: &str, field: usize, component: usize, sub: usize) -> String {
@@ -182,12 +194,7 @@ impl Segment {
         let Some(raw) = self.repetitions(m, n).nth(rep) else {
             return String::new();
         };
-        let c = part(raw, d.component, component);
-        let s = match d.subcomponent {
-            Some(sc) if component > 0 => part(c, sc, sub),
-            _ => c,
-        };
-        escape::decode(s, d, m.charset)
+        m.decode_part(raw, component, sub)
     }
 }
 

@@ -14,6 +14,7 @@ mod errors;
 mod formats;
 mod history;
 mod load;
+mod mapping;
 mod mllp;
 mod patch;
 mod search;

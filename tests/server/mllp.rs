@@ -1,9 +1,9 @@
 //! HL7 v2 over MLLP against the real server: every acknowledgement path,
 //! every framing edge case, duplicates, batches, Release 2 commit blocks,
 //! enhanced mode with its application acknowledgement delivered through the
-//! outbound sender, TLS and mutual TLS, the admin API, an independent sender
-//! (python-hl7's `mllp_send`) and receiver (hl7apy), and durability across
-//! SIGKILL. The MLLP client here is our own, a few lines over a socket.
+//! outbound sender, TLS and mutual TLS, the admin API, independent senders
+//! (python-hl7's `mllp_send`, node-hl7-client) and receiver (hl7apy), and
+//! durability across SIGKILL. The MLLP client here is our own, a few lines over a socket.
 
 use crate::harness::{Server, start, start_in};
 use serde_json::Value;
@@ -24,13 +24,13 @@ fn framed(message: &[u8]) -> Vec<u8> {
 }
 
 /// One MLLP connection of the test's own.
-struct Client<S: Read + Write> {
+pub struct Client<S: Read + Write> {
     stream: S,
     buffer: Vec<u8>,
 }
 
 impl Client<TcpStream> {
-    fn connect(addr: &str) -> Client<TcpStream> {
+    pub fn connect(addr: &str) -> Client<TcpStream> {
         let stream = TcpStream::connect(addr).expect("connect to MLLP");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
@@ -47,7 +47,7 @@ impl Client<TcpStream> {
 }
 
 impl<S: Read + Write> Client<S> {
-    fn send(&mut self, message: &str) {
+    pub fn send(&mut self, message: &str) {
         self.stream
             .write_all(&framed(message.as_bytes()))
             .expect("send");
@@ -76,18 +76,18 @@ impl<S: Read + Write> Client<S> {
         }
     }
 
-    fn reply(&mut self) -> String {
+    pub fn reply(&mut self) -> String {
         String::from_utf8_lossy(&self.frame().expect("a reply")).into_owned()
     }
 
-    fn exchange(&mut self, message: &str) -> String {
+    pub fn exchange(&mut self, message: &str) -> String {
         self.send(message);
         self.reply()
     }
 }
 
 /// The value of `SEG-field` (first segment with that id) of a reply.
-fn field(reply: &str, segment: &str, n: usize) -> String {
+pub fn field(reply: &str, segment: &str, n: usize) -> String {
     reply
         .split(['\r', '\n'])
         .find(|l| l.starts_with(segment))
@@ -108,13 +108,13 @@ fn a04(control: &str) -> String {
         + "EVN|A04|20261121101500\rPID|1||D123^^^SITE^MR||Smith^Ann||19800101|F\r"
 }
 
-fn mllp_server(extra: &[&str]) -> Server {
+pub fn mllp_server(extra: &[&str]) -> Server {
     let mut args = vec!["--mllp-listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     start(&args)
 }
 
-fn messages(s: &Server, query: &str) -> Vec<Value> {
+pub fn messages(s: &Server, query: &str) -> Vec<Value> {
     let r = s.get(&format!("/admin/hl7/messages?_count=1000{query}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["messages"].as_array().unwrap().clone()
@@ -382,7 +382,7 @@ fn destination(
     (addr, got)
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(30);
     while !done() {
         assert!(Instant::now() < until, "timed out waiting for {what}");
@@ -662,7 +662,7 @@ fn a_non_loopback_listener_needs_tls_or_insecure() {
     assert!(err.contains("without TLS"), "{err}");
 }
 
-fn python_with(module: &str) -> bool {
+pub fn python_with(module: &str) -> bool {
     let ok = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output()
@@ -707,6 +707,84 @@ fn python_hl7_mllp_send_gets_acknowledgements() {
     // mllp_send exits 0 even without an answer: read what it printed.
     assert!(stdout.contains("MSA|AA|PY1"), "{stdout}");
     assert!(stdout.contains("MSA|AA|PY2"), "{stdout}");
+}
+
+/// The folder of the npm-installed node-hl7-client sender, when `node` and
+/// the package are there (`npm ci --prefix tests/clients/node`); in CI they
+/// must be (.ci/run installs them).
+fn node_client() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let package = dir.join("node_modules/node-hl7-client").is_dir();
+    if node && package {
+        return Some(dir);
+    }
+    let missing = if node {
+        "node-hl7-client is not installed (npm ci --prefix tests/clients/node)"
+    } else {
+        "node is not installed"
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have node and node-hl7-client (.ci/run installs them): {missing}"
+    );
+    eprintln!("skipped: {missing}");
+    None
+}
+
+#[test]
+fn node_hl7_client_sends_and_gets_acknowledgements() {
+    let Some(dir) = node_client() else {
+        return;
+    };
+    let s = mllp_server(&[]);
+    let (host, port) = s.mllp.as_ref().unwrap().rsplit_once(':').unwrap();
+    let ids = ["NODE1", "NODE2", "NODE3"];
+    // One connection, each message sent after the previous one's ACK.
+    let out = Command::new("node")
+        .arg(dir.join("send.mjs"))
+        .args([host, port])
+        .args(ids)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let lines: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), ids.len(), "{stdout}");
+    let mut ack_ids = std::collections::HashSet::new();
+    for (line, id) in lines.iter().zip(ids) {
+        assert_eq!(line.len(), 4, "{stdout}");
+        assert_eq!(line[..3], ["ack", "AA", id], "{stdout}");
+        assert!(
+            ack_ids.insert(line[3]),
+            "ACK MSH-10s are distinct: {stdout}"
+        );
+    }
+    let stored = messages(&s, "");
+    assert_eq!(stored.len(), ids.len(), "{stored:?}");
+    for (m, id) in stored.iter().zip(ids) {
+        assert_eq!(m["controlId"], id, "{m}");
+        assert_eq!(m["status"], "processed", "{m}");
+        assert_eq!(m["sendingApplication"], "NODEHL7", "{m}");
+        assert_eq!(m["messageType"], "ADT^A04^ADT_A01", "{m}");
+        assert_eq!(m["version"], "2.5.1", "{m}");
+    }
+    let peers: std::collections::HashSet<_> = stored.iter().map(|m| &m["peer"]).collect();
+    assert_eq!(peers.len(), 1, "all came on one connection: {stored:?}");
+    let one = s
+        .get(&format!("/admin/hl7/messages/{}", stored[0]["id"]))
+        .json();
+    assert!(
+        one["ack"].as_str().unwrap().contains("MSA|AA|NODE1"),
+        "{one}"
+    );
 }
 
 #[test]
