@@ -38,6 +38,10 @@ pub enum Command {
     /// posted over HTTP by concurrent clients and loaded by `hemolink load`, and one
     /// large transaction's peak RSS (see docs/benchmarks.md).
     BenchIngest(crate::bench::ingest::IngestArgs),
+    /// Benchmark the HL7 v2 MLLP listener: messages/s and ACK latency with 1, 8
+    /// and 64 connections, both acknowledgement modes, parse MB/s and mapped
+    /// resources/s (see docs/benchmarks.md).
+    BenchMllp(crate::bench::mllp::MllpArgs),
     /// Write synthetic patients (about twenty resources each: Patient, Encounters,
     /// Conditions, Observations, with shared Practitioners and Organizations) straight
     /// into the store of --data-dir. Not while a server runs on that directory.
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => return crate::bench::run(&args, cli.options.data_dir),
         Command::BenchSearch(args) => return crate::bench::search::run(&args),
         Command::BenchIngest(args) => return crate::bench::ingest::run(&args),
+        Command::BenchMllp(args) => return crate::bench::mllp::run(&args),
         Command::Serve => {
             resolve(cli.config.as_ref(), cli.options).and_then(|(config, base_given)| {
                 init_logging(&config.log_level);

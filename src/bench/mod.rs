@@ -9,6 +9,7 @@
 mod fan_in;
 pub mod ingest;
 mod load;
+pub mod mllp;
 pub mod search;
 
 use crate::client::Client;
@@ -39,6 +40,8 @@ pub struct BenchArgs {
 struct ServerProcess {
     child: Child,
     addr: std::net::SocketAddr,
+    /// The MLLP listener's address, when one was asked for.
+    mllp: Option<std::net::SocketAddr>,
 }
 
 impl Drop for ServerProcess {
@@ -123,8 +126,17 @@ fn start_server(data_dir: &Path, extra: &[&str]) -> Result<(ServerProcess, Durat
                 .and_then(|a| a.trim().parse().ok())
         })
         .ok_or("the server did not say where it listens")?;
+    let mut mllp = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(a) = line.split("listening on mllp://").nth(1) {
+            mllp = a.trim().parse().ok();
+        }
+        if line.starts_with("data in") {
+            break;
+        }
+    }
     std::thread::spawn(move || lines.for_each(drop));
-    let process = ServerProcess { child, addr };
+    let process = ServerProcess { child, addr, mllp };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,7 +16,7 @@ use crate::hl7::message::Message;
 use crate::store::Write;
 use crate::store::messages::{MessageQuery, MessageWrite, Status};
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 /// A message kept as received, to be processed.
 pub struct Job {
@@ -31,8 +31,14 @@ pub struct Job {
     pub acknowledge: bool,
 }
 
+/// How many accepted messages a connection may have waiting for its
+/// processor. When the queue is full the connection reads nothing more until
+/// there is room: a sender faster than processing is slowed down rather than
+/// held in memory. (The messages are durable either way.)
+pub const QUEUE: usize = 256;
+
 /// Processes a connection's messages in order until it closes.
-pub async fn run(engine: Arc<Engine>, mut jobs: UnboundedReceiver<Job>) {
+pub async fn run(engine: Arc<Engine>, mut jobs: Receiver<Job>) {
     while let Some(job) = jobs.recv().await {
         let _ = engine.process(job).await;
     }

@@ -19,7 +19,7 @@ use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::store::messages::{MessageWrite, NewMessage, Status};
 use crate::store::{Outcome, StoreError, Write};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 /// What the connection does after a frame.
 #[derive(Debug, Default)]
@@ -52,14 +52,14 @@ struct Verdict {
 
 impl Engine {
     /// Handles one frame's content and says what to answer.
-    pub async fn receive(&self, raw: &[u8], peer: &str, jobs: &UnboundedSender<Job>) -> Answer {
+    pub async fn receive(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
         if batch::is_batch(raw) {
             return self.receive_batch(raw, peer, jobs).await;
         }
         self.receive_one(raw, peer, jobs).await
     }
 
-    async fn receive_batch(&self, raw: &[u8], peer: &str, jobs: &UnboundedSender<Job>) -> Answer {
+    async fn receive_batch(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
         let now = now_micros();
         let batch = match Batch::split(raw, self.default) {
             Ok(b) => b,
@@ -105,7 +105,7 @@ impl Engine {
         }
     }
 
-    async fn receive_one(&self, raw: &[u8], peer: &str, jobs: &UnboundedSender<Job>) -> Answer {
+    async fn receive_one(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
         let header = match Header::read(raw, self.default) {
             Ok(h) if h.id() == "MSH" => h,
             Ok(_) | Err(_) => {
@@ -167,14 +167,16 @@ impl Engine {
                 if let (Status::Received, Some(Outcome::Message(id)), Some(message)) =
                     (status, outcomes.first(), verdict.message)
                 {
-                    let _ = jobs.send(Job {
-                        id: *id,
-                        header,
-                        message,
-                        raw: raw.to_vec(),
-                        received,
-                        acknowledge: true,
-                    });
+                    let _ = jobs
+                        .send(Job {
+                            id: *id,
+                            header,
+                            message,
+                            raw: raw.to_vec(),
+                            received,
+                            acknowledge: true,
+                        })
+                        .await;
                 }
                 Answer {
                     reply,

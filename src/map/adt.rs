@@ -11,22 +11,23 @@ use serde_json::json;
 
 pub fn map(segments: &[Seg], event: &str, ctx: Context, plan: &mut Plan) -> Result<(), Problem> {
     if event == "A40" {
-        return merge(segments, plan);
+        return merge(segments, ctx, plan);
     }
     let pid = required(segments, "PID")?;
-    let subject = patient(pid, plan)?.ok_or_else(|| pid.missing(3, "patient identifier list"))?;
+    let subject =
+        patient(pid, ctx, plan)?.ok_or_else(|| pid.missing(3, "patient identifier list"))?;
     if let Some(pv1) = segments.iter().find(|s| s.id() == "PV1") {
-        encounter(pv1, Some(&subject), event, ctx, plan)?;
+        encounter(pv1, Some(&subject), ctx, plan)?;
     }
     Ok(())
 }
 
 /// A40: each PID with the MRG that follows it.
-fn merge(segments: &[Seg], plan: &mut Plan) -> Result<(), Problem> {
+fn merge(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Problem> {
     let mut found = false;
     for (i, pid) in segments.iter().enumerate().filter(|(_, s)| s.id() == "PID") {
         let survivor =
-            patient(pid, plan)?.ok_or_else(|| pid.missing(3, "patient identifier list"))?;
+            patient(pid, ctx, plan)?.ok_or_else(|| pid.missing(3, "patient identifier list"))?;
         let mrg = segments[i + 1..]
             .iter()
             .take_while(|s| s.id() != "PID")
@@ -59,7 +60,11 @@ fn merge(segments: &[Seg], plan: &mut Plan) -> Result<(), Problem> {
             .iter_mut()
             .find(|p| super::reference(&p.resource) == survivor)
         {
-            planned.resource["link"] = json!([{ "other": old_ref, "type": "replaces" }]);
+            let link = json!({ "other": old_ref, "type": "replaces" });
+            match planned.resource["link"].as_array_mut() {
+                Some(links) => links.push(link),
+                None => planned.resource["link"] = json!([link]),
+            }
         }
         found = true;
     }

@@ -38,7 +38,7 @@ pub fn order(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Prob
     let mut orders = 0;
     for (i, seg) in segments.iter().enumerate() {
         match seg.id() {
-            "PID" => subject = patient(seg, plan)?,
+            "PID" => subject = patient(seg, ctx, plan)?,
             "ORC" => orc = Some(seg),
             "BPO" => {
                 let orc = orc
@@ -52,7 +52,7 @@ pub fn order(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Prob
                     .ok_or_else(|| seg.missing(2, "blood product universal service id"))?;
                 put(&mut r, "orderDetail", seg.codes(3));
                 if let Some(n) = seg.number(4, 0)? {
-                    r["quantityQuantity"] = super::v2::quantity(n, seg.code(6, 0).as_ref());
+                    r["quantityQuantity"] = json!({ "value": n, "unit": "unit" });
                 }
                 if let Some(t) = seg.time(7, 1)? {
                     r["occurrenceDateTime"] = t.date_time(ctx.offset).into();
@@ -136,7 +136,7 @@ pub fn dispense(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), P
     let mut units = 0;
     for seg in segments {
         match seg.id() {
-            "PID" => at.subject = patient(seg, plan)?,
+            "PID" => at.subject = patient(seg, ctx, plan)?,
             "ORC" => at.order = order_reference(seg),
             "BPX" => {
                 let status = seg
@@ -193,7 +193,7 @@ pub fn transfusion(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<()
     let mut units = 0;
     for seg in segments {
         match seg.id() {
-            "PID" => at.subject = patient(seg, plan)?,
+            "PID" => at.subject = patient(seg, ctx, plan)?,
             "ORC" => at.order = order_reference(seg),
             "BTX" => {
                 let status = seg

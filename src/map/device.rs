@@ -39,7 +39,7 @@ pub fn map(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Proble
     let mut measured = 0;
     for seg in segments {
         match seg.id() {
-            "PID" => subject = patient(seg, plan)?,
+            "PID" => subject = patient(seg, ctx, plan)?,
             "PV1" => place = location(seg, 3, plan),
             "OBR" => {
                 effective = seg.time(7, 1)?;

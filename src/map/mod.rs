@@ -44,7 +44,8 @@ pub struct Context {
 pub enum Merge {
     /// The message states the whole resource: it replaces the stored one.
     Replace,
-    /// The message states part of it (a person, a unit, a device): its
+    /// The message states part of it (a person, a visit, a place, a unit, a
+    /// device): its
     /// top-level elements replace the stored ones, the others are kept;
     /// `extension` and `link` are merged item by item (by `url`, by the
     /// reference).

@@ -18,7 +18,7 @@ pub fn map(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Proble
     let mut reports = 0;
     for (i, seg) in segments.iter().enumerate() {
         match seg.id() {
-            "PID" => subject = patient(seg, plan)?,
+            "PID" => subject = patient(seg, ctx, plan)?,
             "OBR" => {
                 let children = group(segments, i, &["OBR", "PID", "ORC"]);
                 report(seg, children, subject.as_ref(), ctx, plan)?;
@@ -138,6 +138,7 @@ pub fn observation(obx: &Seg, o: &mut Value, ctx: Context) -> Result<(), Problem
     o["status"] = match obx.get(11, 0).as_str() {
         "F" | "U" => "final",
         "C" => "corrected",
+        "A" => "amended",
         "P" | "R" | "S" => "preliminary",
         "D" | "W" => "entered-in-error",
         "X" | "N" => "cancelled",

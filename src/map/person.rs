@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// The donor or patient of a PID segment, named by the first identifier of
 /// PID-3; `None` when PID-3 has no identifier (a device's message).
-pub fn patient(pid: &Seg, plan: &mut Plan) -> Result<Option<Value>, Problem> {
+pub fn patient(pid: &Seg, ctx: Context, plan: &mut Plan) -> Result<Option<Value>, Problem> {
     let ids: Vec<_> = pid.each(3).iter().filter_map(v2::Rep::cx).collect();
     let Some(first) = ids.first() else {
         return Ok(None);
@@ -59,12 +59,12 @@ pub fn patient(pid: &Seg, plan: &mut Plan) -> Result<Option<Value>, Problem> {
         if born.has_time() {
             p["_birthDate"] = json!({ "extension": [{
                 "url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
-                "valueDateTime": born.date_time(0),
+                "valueDateTime": born.date_time(ctx.offset),
             }]});
         }
     }
     if let Some(died) = pid.time(29, 1)? {
-        put(&mut p, "deceasedDateTime", died.date_time(0));
+        put(&mut p, "deceasedDateTime", died.date_time(ctx.offset));
     } else if pid.get(30, 0) == "Y" {
         p["deceasedBoolean"] = true.into();
     }
@@ -136,7 +136,6 @@ pub fn location(seg: &Seg, n: usize, plan: &mut Plan) -> Option<Value> {
 pub fn encounter(
     pv1: &Seg,
     subject: Option<&Value>,
-    event: &str,
     ctx: Context,
     plan: &mut Plan,
 ) -> Result<Option<Value>, Problem> {
@@ -163,10 +162,10 @@ pub fn encounter(
     };
     let start = pv1.time(44, 1)?;
     let end = pv1.time(45, 1)?;
-    let status = match (event, &end) {
-        (_, Some(_)) => "finished",
-        ("A05" | "A14", None) => "planned",
-        _ => "in-progress",
+    let status = if end.is_some() {
+        "finished"
+    } else {
+        "in-progress"
     };
     let mut e = json!({
         "resourceType": "Encounter",

@@ -1,6 +1,7 @@
 //! The record of where mapped resources came from: the raw message as a
 //! Binary (`x-application/hl7-v2+er7`, its bytes as received) and a
-//! Provenance whose targets are the versions the message wrote and whose
+//! Provenance whose targets are the current versions of every resource the
+//! message maps to (written by it, or found already as it states them) and whose
 //! source entity is that Binary. Both are named by the message's key (MSH-3,
 //! MSH-4, MSH-10), which the message store keeps unique, so mapping a message
 //! again names the same two resources.

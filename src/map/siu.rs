@@ -116,7 +116,7 @@ pub fn map(segments: &[Seg], event: &str, ctx: Context, plan: &mut Plan) -> Resu
     }
     let mut participants = Vec::new();
     if let Some(pid) = segments.iter().find(|s| s.id() == "PID")
-        && let Some(who) = patient(pid, plan)?
+        && let Some(who) = patient(pid, ctx, plan)?
     {
         participants.push(json!({ "actor": who, "status": "accepted" }));
     }

@@ -82,7 +82,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let peer = peer.to_string();
     let mut framed = Framed::new(stream, Codec::new(engine.settings.max_frame));
     let idle = Duration::from_secs(engine.settings.idle_timeout);
-    let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+    let (jobs, queue) = tokio::sync::mpsc::channel(process::QUEUE);
     let processor = tokio::spawn(process::run(engine.clone(), queue));
     loop {
         let next = tokio::select! {

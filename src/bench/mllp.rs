@@ -1,0 +1,310 @@
+//! `hemolink bench-mllp`: the benchmark of the HL7 v2 listener. In one run it
+//! measures the disk's fsync rate; then, in this process, how fast messages
+//! are parsed (MB/s) and mapped (resources/s); then it starts the real server
+//! with an MLLP listener and drives it with 1, 8 and 64 stop-and-wait
+//! connections, for an ADT^A04 and a 20-OBX ORU^R01, in original mode (AA
+//! after the message and its resources commit) and enhanced mode (CA after
+//! the message commits; mapping follows), and an ADT^A03, which has no map,
+//! to show what receipt alone costs. Every message has its own control
+//! id and its own donor, so each one writes new resources. It reports
+//! messages/s, ACK latency p50/p99, commits/s and fsyncs per acknowledged
+//! message (from `/metrics`), the server's CPU time per message (from
+//! `/proc`), and, in enhanced mode, how fast the backlog was mapped.
+
+use super::{fsync_probe, load::counters, proc_status_kb, rank, start_server};
+use crate::hl7::charset::Charset;
+use crate::hl7::header::Header;
+use crate::hl7::message::Message;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Options of `hemolink bench-mllp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MllpArgs {
+    /// Concurrent connections of each phase, comma-separated.
+    #[arg(long, default_value = "1,8,64")]
+    pub connections: String,
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Seconds of the disk fsync probe (4 KiB appends, each followed by fdatasync).
+    #[arg(long, default_value_t = 10)]
+    pub fsync_seconds: u64,
+}
+
+const ADT: &str = include_str!("../../tests/fixtures/hl7/adt_a04.hl7");
+const ORU: &str = include_str!("../../tests/fixtures/hl7/oru_r01_20obx.hl7");
+
+/// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+pub fn run(args: &MllpArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-mllp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The message `template` for sender `n`: its own control id, and its own
+/// donor, visit and order numbers, so that it maps to new resources.
+fn message(template: &str, n: u64, enhanced: bool) -> String {
+    let (msh, rest) = template.split_once('\r').unwrap_or((template, ""));
+    let mut fields: Vec<String> = msh.split('|').map(str::to_string).collect();
+    fields.resize(fields.len().max(16), String::new());
+    fields[9] = format!("B{n}");
+    if enhanced {
+        fields[14] = "AL".into();
+        fields[15] = "NE".into();
+    }
+    let rest = rest
+        .replace("D100234", &format!("D{n}"))
+        .replace("H200456", &format!("H{n}"))
+        .replace("V26001", &format!("V{n}"))
+        .replace("V88001", &format!("V{n}"))
+        .replace("HX26120211", &format!("HX{n}"))
+        .replace("FB3301", &format!("FB{n}"));
+    format!("{}\r{rest}", fields.join("|"))
+}
+
+/// Server CPU seconds so far (user + system).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS
+}
+
+fn run_inner(args: &MllpArgs) -> Result<(), String> {
+    let connections: Vec<usize> = args
+        .connections
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse()
+                .map_err(|_| format!("--connections: '{c}' is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    let data_dir = std::env::temp_dir().join(format!("hemolink-bench-mllp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let fsyncs =
+        fsync_probe(&data_dir, args.fsync_seconds).map_err(|e| format!("fsync probe: {e}"))?;
+    println!(
+        "# hemolink bench-mllp: {} s per phase, data in {}\n\ndisk: {fsyncs:.0} fdatasync/s (4 KiB appends, {} s, on the data directory's filesystem)\n",
+        args.seconds,
+        data_dir.display(),
+        args.fsync_seconds
+    );
+    println!(
+        "| message | bytes | parse MB/s | parse msg/s | map msg/s | resources/message | mapped resources/s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, template) in [("ADT^A04", ADT), ("ORU^R01 (20 OBX)", ORU)] {
+        parse_and_map(name, template);
+    }
+    let (server, _) = start_server(&data_dir, &["--mllp-listen", "127.0.0.1:0"])?;
+    let mllp = server
+        .mllp
+        .ok_or("the server did not open its MLLP listener")?;
+    let pid = server.child.id();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "\n| message | mode | connections | msg/s | p50 ms | p99 ms | errors | commits/s | fsyncs per ack | server CPU ms per msg | mapped msg/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let next = Arc::new(AtomicU64::new(0));
+    let stored_only = ADT.replace("ADT^A04^ADT_A01", "ADT^A03^ADT_A03");
+    let templates = [
+        ("ADT^A04", ADT.to_string()),
+        ("ORU^R01 20 OBX", ORU.to_string()),
+        ("ADT^A03 (no map: receipt only)", stored_only),
+    ];
+    for (name, template) in templates {
+        let template: &'static str = Box::leak(template.into_boxed_str());
+        for enhanced in [false, true] {
+            for &n in &connections {
+                let before = rt.block_on(counters(server.addr))?;
+                let cpu = cpu_seconds(pid);
+                let started = Instant::now();
+                let (latencies, errors) = rt.block_on(phase(
+                    mllp,
+                    n,
+                    Duration::from_secs(args.seconds),
+                    template,
+                    enhanced,
+                    next.clone(),
+                ))?;
+                let secs = started.elapsed().as_secs_f64();
+                let after = rt.block_on(counters(server.addr))?;
+                let acked = latencies.len() as f64;
+                // Enhanced mode: wait until every accepted message is mapped.
+                let mapped = if enhanced {
+                    let drained = rt.block_on(drain(server.addr))?;
+                    format!("{:.0}", acked / (secs + drained))
+                } else {
+                    "(in the ack)".into()
+                };
+                let cpu_per = (cpu_seconds(pid) - cpu) / acked.max(1.0) * 1000.0;
+                let p = |q| {
+                    rank(latencies.len(), q).map_or(0.0, |i| latencies[i].as_secs_f64() * 1000.0)
+                };
+                println!(
+                    "| {name} | {} | {n} | {:.0} | {:.2} | {:.2} | {errors} | {:.0} | {:.2} | {cpu_per:.2} | {mapped} |",
+                    if enhanced {
+                        "enhanced (CA)"
+                    } else {
+                        "original (AA)"
+                    },
+                    acked / secs,
+                    p(0.5),
+                    p(0.99),
+                    (after.1 - before.1) as f64 / secs,
+                    (after.2 - before.2) as f64 / acked.max(1.0),
+                );
+            }
+        }
+    }
+    let peak = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    println!("\nserver peak RSS: {:.1} MB", peak as f64 / 1024.0);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+/// Parses and maps a message in this process for two seconds each.
+fn parse_and_map(name: &str, template: &str) {
+    let bytes = message(template, 1, false).into_bytes();
+    let window = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut parsed = 0u64;
+    while started.elapsed() < window {
+        let m = Message::parse(&bytes, Charset::Utf8);
+        std::hint::black_box(&m);
+        parsed += 1;
+    }
+    let parse_secs = started.elapsed().as_secs_f64();
+    let header = Header::read(&bytes, Charset::Utf8).ok();
+    let message = Message::parse(&bytes, Charset::Utf8).ok();
+    let (Some(header), Some(message)) = (header, message) else {
+        println!("| {name} | the fixture cannot be read | | | | | |");
+        return;
+    };
+    let ctx = crate::map::Context { offset: 0 };
+    let started = Instant::now();
+    let (mut maps, mut resources) = (0u64, 0u64);
+    while started.elapsed() < window {
+        if let Ok(Some(plan)) = crate::map::map(&message, &header, ctx) {
+            resources += plan.resources.len() as u64;
+        }
+        maps += 1;
+    }
+    let map_secs = started.elapsed().as_secs_f64();
+    println!(
+        "| {name} | {} | {:.1} | {:.0} | {:.0} | {} | {:.0} |",
+        bytes.len(),
+        parsed as f64 * bytes.len() as f64 / parse_secs / 1e6,
+        parsed as f64 / parse_secs,
+        maps as f64 / map_secs,
+        resources / maps.max(1),
+        resources as f64 / map_secs
+    );
+}
+
+/// `n` connections sending stop-and-wait for `length`: every ACK's latency,
+/// and how many answers were not AA/CA.
+async fn phase(
+    addr: SocketAddr,
+    n: usize,
+    length: Duration,
+    template: &'static str,
+    enhanced: bool,
+    next: Arc<AtomicU64>,
+) -> Result<(Vec<Duration>, u64), String> {
+    let end = Instant::now() + length;
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            let mut buffer = Vec::with_capacity(4096);
+            let mut chunk = [0u8; 4096];
+            while Instant::now() < end {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                let text = message(template, id, enhanced);
+                let mut frame = Vec::with_capacity(text.len() + 3);
+                frame.push(0x0b);
+                frame.extend_from_slice(text.as_bytes());
+                frame.extend_from_slice(&[0x1c, b'\r']);
+                let sent = Instant::now();
+                stream.write_all(&frame).await.map_err(|e| e.to_string())?;
+                buffer.clear();
+                while !buffer.ends_with(&[0x1c, b'\r']) {
+                    let got = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+                    if got == 0 {
+                        return Err("the server closed the connection".to_string());
+                    }
+                    buffer.extend_from_slice(&chunk[..got]);
+                }
+                latencies.push(sent.elapsed());
+                let reply = String::from_utf8_lossy(&buffer);
+                if !reply.contains("MSA|AA|") && !reply.contains("MSA|CA|") {
+                    errors += 1;
+                }
+            }
+            Ok::<_, String>((latencies, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.map_err(|e| e.to_string())??;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort_unstable();
+    Ok((all, errors))
+}
+
+/// Waits until no message is left `received` (mapped or failed): the
+/// seconds it took.
+async fn drain(http: SocketAddr) -> Result<f64, String> {
+    let started = Instant::now();
+    loop {
+        let mut c = crate::client::Client::connect(http).await?;
+        let r = c
+            .send(
+                axum::http::Method::GET,
+                "/admin/hl7/messages?status=received&_count=1",
+                &[],
+                "",
+            )
+            .await?;
+        if !r.text().contains("\"id\"") {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the backlog was not mapped within 10 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
