@@ -223,3 +223,26 @@ fn blood_bank_messages_follow_one_unit() {
     let reaction = mapped("bts_o31_reaction.hl7").unwrap();
     assert!(find(&reaction, "Procedure")[0]["complication"].is_array());
 }
+
+#[test]
+fn no_mutation_of_a_fixture_makes_a_map_panic() {
+    let alphabet = b"|^~\\&\r0123456789.+-\"ANFXRTMPIDS ";
+    for name in [
+        "adt_a40.hl7",
+        "siu_s12.hl7",
+        "oru_r01_lab.hl7",
+        "oru_r01_pcd_vitals.hl7",
+        "bts_o31_reaction.hl7",
+        "bps_o29_reserved.hl7",
+    ] {
+        let text = String::from_utf8(fixture(name)).unwrap();
+        for bytes in crate::testing::mutations(&text, alphabet, 3_000, 0x0d0e_5eed) {
+            if let (Ok(h), Ok(m)) = (
+                Header::read(&bytes, Charset::Utf8),
+                Message::parse(&bytes, Charset::Utf8),
+            ) {
+                let _ = map(&m, &h, Context { offset: -300 });
+            }
+        }
+    }
+}

@@ -15,16 +15,19 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The first receipt of a key. `control_id <> ''` repeats the condition of the
+/// partial unique index `hl7_message_key`, which SQLite uses only when the
+/// query implies it: without it each receipt scanned the whole table.
+const FIRST_RECEIPT: &str = "SELECT id, ack, raw FROM hl7_message WHERE sending_app = ?1 \
+     AND sending_facility = ?2 AND control_id = ?3 AND duplicate_of IS NULL AND control_id <> ''";
+
 /// Applies one write; returns the id of the row it added (0 for a change).
 pub fn apply(conn: &Connection, write: &MessageWrite) -> Result<i64, StoreError> {
     match write {
         MessageWrite::Receive(m) if m.key.2.is_empty() => insert(conn, m, None),
         MessageWrite::Receive(m) => {
             let kept: Option<(i64, Option<Vec<u8>>, Vec<u8>)> = conn
-                .prepare_cached(
-                    "SELECT id, ack, raw FROM hl7_message WHERE sending_app = ?1 \
-                     AND sending_facility = ?2 AND control_id = ?3 AND duplicate_of IS NULL",
-                )
+                .prepare_cached(FIRST_RECEIPT)
                 .and_then(|mut s| {
                     s.query_row(params![m.key.0, m.key.1, m.key.2], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -273,4 +276,27 @@ pub fn outbox(conn: &Connection, q: &OutboxQuery) -> Result<Vec<OutboxEntry>, St
         })
         .map_err(backend)?;
     rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_a_first_receipt_uses_the_key_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FIRST_RECEIPT}"))
+            .unwrap()
+            .query_map(params!["A", "F", "1"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX hl7_message_key")),
+            "{plan:?}"
+        );
+    }
 }
