@@ -24,6 +24,8 @@ pub struct Engine {
     /// The character set of messages whose MSH-18 is empty.
     pub default: Charset,
     pub outbound: Arc<outbound::Outbound>,
+    /// Woken when an enhanced-mode message is kept as received.
+    pub received: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -41,6 +43,7 @@ impl Engine {
             settings,
             default,
             outbound,
+            received: tokio::sync::Notify::new(),
         })
     }
 }

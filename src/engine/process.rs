@@ -1,9 +1,10 @@
-//! Processing in enhanced mode, after the accept acknowledgement: each
-//! connection has a processor that takes its messages in the order they were
-//! received, records their outcome and queues the application
-//! acknowledgement (as MSH-16 asks) for the listener's `app_ack_to`, all in
-//! one unit of work. Messages still `received` when the server stopped are
-//! processed when it starts again, before the listener accepts anything.
+//! Processing in enhanced mode, after the accept acknowledgement: the
+//! listener's processor takes the messages kept as `received` from the store,
+//! in the order they were received, maps each, records its outcome and queues
+//! the application acknowledgement (as MSH-16 asks) for the listener's
+//! `app_ack_to`, all in one unit of work. Messages still `received` when the
+//! server stopped are processed when it starts again, before the listener
+//! accepts anything.
 //! Processing maps the message to FHIR (see [`super::mapping`]).
 
 use super::Engine;
@@ -16,7 +17,7 @@ use crate::hl7::message::Message;
 use crate::store::Write;
 use crate::store::messages::{MessageQuery, MessageWrite, Status};
 use std::sync::Arc;
-use tokio::sync::mpsc::Receiver;
+use tokio::sync::watch;
 
 /// A message kept as received, to be processed.
 pub struct Job {
@@ -31,16 +32,21 @@ pub struct Job {
     pub acknowledge: bool,
 }
 
-/// How many accepted messages a connection may have waiting for its
-/// processor. When the queue is full the connection reads nothing more until
-/// there is room: a sender faster than processing is slowed down rather than
-/// held in memory. (The messages are durable either way.)
-pub const QUEUE: usize = 256;
-
-/// Processes a connection's messages in order until it closes.
-pub async fn run(engine: Arc<Engine>, mut jobs: Receiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-        let _ = engine.process(job).await;
+/// Processes the listener's received messages, oldest first, whenever
+/// receipt says there are new ones, until the listener stops. One processor
+/// per listener takes them from the store in the order they were received,
+/// so each connection's messages are processed in order; receipt never waits
+/// for it, so a burst is accepted at the speed of durable receipt and mapped
+/// behind it.
+pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = engine.recover().await {
+            tracing::error!("received messages could not be read: {e}");
+        }
+        tokio::select! {
+            _ = engine.received.notified() => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

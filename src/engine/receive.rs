@@ -4,22 +4,20 @@
 //! In original mode (MSH-15 and MSH-16 empty) the message is kept with its
 //! outcome and reply in one unit of work, and the reply is the application
 //! acknowledgement. In enhanced mode the message is kept as received and the
-//! reply is the accept acknowledgement (sent as MSH-15 asks); processing
-//! follows on the connection's processor (see [`super::process`]). A key seen
+//! reply is the accept acknowledgement (sent as MSH-15 asks); the listener's
+//! processor maps it afterwards, from the store (see [`super::process`]). A key seen
 //! before gets the first message's reply again, or an error with code 205
 //! when the content differs; either way the copy is kept as a duplicate.
 
 use super::Engine;
 use super::mapping::{Mapping, Source};
-use super::process::Job;
 use crate::fhir::instant::now_micros;
 use crate::hl7::ack::{self, Code, Condition, Kind, Problem};
 use crate::hl7::batch::{self, Batch};
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::store::messages::{MessageWrite, NewMessage, Status};
-use crate::store::{Outcome, StoreError, Write};
-use tokio::sync::mpsc::Sender;
+use crate::store::{StoreError, Write};
 
 /// What the connection does after a frame.
 #[derive(Debug, Default)]
@@ -52,14 +50,14 @@ struct Verdict {
 
 impl Engine {
     /// Handles one frame's content and says what to answer.
-    pub async fn receive(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
+    pub async fn receive(&self, raw: &[u8], peer: &str) -> Answer {
         if batch::is_batch(raw) {
-            return self.receive_batch(raw, peer, jobs).await;
+            return self.receive_batch(raw, peer).await;
         }
-        self.receive_one(raw, peer, jobs).await
+        self.receive_one(raw, peer).await
     }
 
-    async fn receive_batch(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
+    async fn receive_batch(&self, raw: &[u8], peer: &str) -> Answer {
         let now = now_micros();
         let batch = match Batch::split(raw, self.default) {
             Ok(b) => b,
@@ -79,7 +77,7 @@ impl Engine {
         let mut replies = Vec::with_capacity(batch.messages.len());
         let mut durable = true;
         for message in &batch.messages {
-            let answer = self.receive_one(message, peer, jobs).await;
+            let answer = self.receive_one(message, peer).await;
             durable &= answer.durable;
             if let Some(reply) = answer.reply {
                 let charset = Header::read(message, self.default)
@@ -105,7 +103,7 @@ impl Engine {
         }
     }
 
-    async fn receive_one(&self, raw: &[u8], peer: &str, jobs: &Sender<Job>) -> Answer {
+    async fn receive_one(&self, raw: &[u8], peer: &str) -> Answer {
         let header = match Header::read(raw, self.default) {
             Ok(h) if h.id() == "MSH" => h,
             Ok(_) | Err(_) => {
@@ -158,25 +156,13 @@ impl Engine {
             );
         }
         let record = self.record(raw, peer, &header, status, reply.clone(), &verdict.problem);
-        let received = record.received;
         let writes = vec![Write::Message(MessageWrite::Receive(Box::new(
             record.clone(),
         )))];
         match self.store.transact(writes).await {
-            Ok(outcomes) => {
-                if let (Status::Received, Some(Outcome::Message(id)), Some(message)) =
-                    (status, outcomes.first(), verdict.message)
-                {
-                    let _ = jobs
-                        .send(Job {
-                            id: *id,
-                            header,
-                            message,
-                            raw: raw.to_vec(),
-                            received,
-                            acknowledge: true,
-                        })
-                        .await;
+            Ok(_) => {
+                if status == Status::Received {
+                    self.received.notify_one();
                 }
                 Answer {
                     reply,

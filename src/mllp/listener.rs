@@ -11,7 +11,7 @@
 //! hand and closes.
 
 use super::frame::{Codec, Frame, Outbound};
-use crate::engine::{Engine, process};
+use crate::engine::Engine;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
@@ -82,8 +82,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let peer = peer.to_string();
     let mut framed = Framed::new(stream, Codec::new(engine.settings.max_frame));
     let idle = Duration::from_secs(engine.settings.idle_timeout);
-    let (jobs, queue) = tokio::sync::mpsc::channel(process::QUEUE);
-    let processor = tokio::spawn(process::run(engine.clone(), queue));
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle, framed.next()) => next,
@@ -106,7 +104,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let answer = match frame {
             Frame::Commit(_) => continue,
-            Frame::Message(bytes) => engine.receive(&bytes, &peer, &jobs).await,
+            Frame::Message(bytes) => engine.receive(&bytes, &peer).await,
             Frame::Oversized { head, length } => engine.oversized(&head, length, &peer).await,
         };
         if engine.settings.release2 && framed.send(Outbound::Commit(answer.durable)).await.is_err()
@@ -125,8 +123,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         }
     }
-    drop(jobs);
-    let _ = processor.await;
 }
 
 /// Binds the listener after checking that a non-loopback address has TLS

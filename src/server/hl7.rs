@@ -5,6 +5,7 @@
 use crate::config::{Config, Mllp};
 use crate::engine::Engine;
 use crate::engine::outbound::Outbound;
+use crate::engine::process;
 use crate::fhir::instant::now_micros;
 use crate::mllp::listener;
 use crate::store::messages::MessageWrite;
@@ -63,12 +64,13 @@ pub async fn start(
         tracing::warn!("receiving MLLP on {addr} without TLS (--insecure)");
     }
     let serving = tokio::spawn(listener::serve(tcp, tls, engine.clone(), stopped.clone()));
+    let processing = tokio::spawn(process::run(engine.clone(), stopped.clone()));
     let purging = tokio::spawn(purge(store.clone(), config.hl7_retention_days, stopped));
     Ok((
         Running {
             addr,
             stop,
-            tasks: vec![serving, purging],
+            tasks: vec![serving, processing, purging],
         },
         engine,
     ))
