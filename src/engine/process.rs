@@ -15,7 +15,8 @@ use crate::hl7::ack::{self, Code, Kind};
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::store::Write;
-use crate::store::messages::{MessageQuery, MessageWrite, Status};
+use crate::store::messages::{MessageQuery, MessageWrite, Status, StoredMessage};
+use futures_util::future::join_all;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -165,7 +166,8 @@ impl Engine {
         .map_err(Reprocess::Failed)
     }
 
-    /// Processes, in order, the messages of this listener still `received`.
+    /// Processes the messages of this listener still `received`: each
+    /// connection's in the order they came.
     pub async fn recover(&self) -> Result<usize, String> {
         let mut after = None;
         let mut done = 0;
@@ -184,34 +186,53 @@ impl Engine {
                 return Ok(done);
             };
             after = Some(last.id);
+            // One sequence per connection, in order of receipt; the
+            // connections' sequences run side by side, so their units share
+            // commits.
+            let mut by_peer: Vec<(String, Vec<StoredMessage>)> = Vec::new();
             for stored in page {
                 if stored.message.listener != self.listener {
                     continue;
                 }
-                let raw = &stored.message.raw;
-                let (Ok(header), Ok(message)) = (
-                    Header::read(raw, self.default),
-                    Message::parse(raw, self.default),
-                ) else {
-                    tracing::warn!("message {} can no longer be read", stored.id);
-                    continue;
-                };
-                if self
-                    .process(Job {
-                        id: stored.id,
-                        header,
-                        message,
-                        raw: raw.clone(),
-                        received: stored.message.received,
-                        acknowledge: true,
-                    })
-                    .await
-                    .is_ok()
-                {
-                    done += 1;
+                match by_peer.iter_mut().find(|(p, _)| *p == stored.message.peer) {
+                    Some((_, list)) => list.push(stored),
+                    None => by_peer.push((stored.message.peer.clone(), vec![stored])),
                 }
             }
+            let counts = join_all(by_peer.into_iter().map(|(_, list)| async move {
+                let mut n = 0;
+                for stored in list {
+                    if self.process_stored(stored).await {
+                        n += 1;
+                    }
+                }
+                n
+            }))
+            .await;
+            done += counts.into_iter().sum::<usize>();
         }
+    }
+
+    /// Processes one kept message; whether it was processed.
+    async fn process_stored(&self, stored: StoredMessage) -> bool {
+        let raw = &stored.message.raw;
+        let (Ok(header), Ok(message)) = (
+            Header::read(raw, self.default),
+            Message::parse(raw, self.default),
+        ) else {
+            tracing::warn!("message {} can no longer be read", stored.id);
+            return false;
+        };
+        self.process(Job {
+            id: stored.id,
+            header,
+            message,
+            raw: raw.clone(),
+            received: stored.message.received,
+            acknowledge: true,
+        })
+        .await
+        .is_ok()
     }
 }
 

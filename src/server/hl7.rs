@@ -64,7 +64,19 @@ pub async fn start(
         tracing::warn!("receiving MLLP on {addr} without TLS (--insecure)");
     }
     let serving = tokio::spawn(listener::serve(tcp, tls, engine.clone(), stopped.clone()));
-    let processing = tokio::spawn(process::run(engine.clone(), stopped.clone()));
+    // Processing (mapping) runs on a thread of its own: it takes at most one
+    // core, and receipt keeps the others however long the backlog is.
+    let processing =
+        {
+            let (engine, stop) = (engine.clone(), stopped.clone());
+            tokio::task::spawn_blocking(move || match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(process::run(engine, stop)),
+                Err(e) => tracing::error!("the HL7 processor could not start: {e}"),
+            })
+        };
     let purging = tokio::spawn(purge(store.clone(), config.hl7_retention_days, stopped));
     Ok((
         Running {
