@@ -17,6 +17,7 @@ use crate::hl7::message::Message;
 use crate::store::Write;
 use crate::store::messages::{MessageQuery, MessageWrite, Status, StoredMessage};
 use futures_util::future::join_all;
+use tokio::sync::Semaphore;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -32,6 +33,12 @@ pub struct Job {
     /// operator reprocesses a message: its sender had its answer).
     pub acknowledge: bool,
 }
+
+/// How many processed messages may be on their way to the store at once:
+/// enough for their units to share commits, few enough that the store's one
+/// writer is never full of mapping's large units while receipt's small ones
+/// wait behind them.
+const WRITING: usize = 2;
 
 /// Processes the listener's received messages, oldest first, whenever
 /// receipt says there are new ones, until the listener stops. One processor
@@ -199,9 +206,14 @@ impl Engine {
                     None => by_peer.push((stored.message.peer.clone(), vec![stored])),
                 }
             }
+            let writing = Semaphore::new(WRITING);
+            let writing = &writing;
             let counts = join_all(by_peer.into_iter().map(|(_, list)| async move {
                 let mut n = 0;
                 for stored in list {
+                    let Ok(_turn) = writing.acquire().await else {
+                        break;
+                    };
                     if self.process_stored(stored).await {
                         n += 1;
                     }
