@@ -17,8 +17,8 @@ use crate::hl7::message::Message;
 use crate::store::Write;
 use crate::store::messages::{MessageQuery, MessageWrite, Status, StoredMessage};
 use futures_util::future::join_all;
-use tokio::sync::Semaphore;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio::sync::watch;
 
 /// A message kept as received, to be processed.
