@@ -11,10 +11,11 @@
 
 use super::Engine;
 use crate::fhir::validate::validate_resource;
-use crate::hl7::ack::{Condition, Problem};
+use crate::hl7::ack::{Code, Condition, Problem};
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::map::{self, Context, Merge, Planned, provenance};
+use crate::store::messages::Status;
 use crate::store::{Outcome, StoreError, Write};
 use serde_json::{Map, Value, json};
 
@@ -27,6 +28,18 @@ pub enum Mapping {
     Mapped(Vec<String>),
     /// A value it needs is missing or wrong.
     Failed(Problem),
+}
+
+impl Mapping {
+    /// The acknowledgement code, the error, the status and the resources of
+    /// the message's record.
+    pub fn outcome(&self) -> (Code, Option<Problem>, Status, Vec<String>) {
+        match self {
+            Mapping::Failed(p) => (Code::AE, Some(p.clone()), Status::Error, Vec::new()),
+            Mapping::Mapped(names) => (Code::AA, None, Status::Processed, names.clone()),
+            Mapping::Unmapped => (Code::AA, None, Status::Processed, Vec::new()),
+        }
+    }
 }
 
 /// A message to map: its parsed form, its bytes and when it came in.

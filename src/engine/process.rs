@@ -11,7 +11,7 @@ use super::Engine;
 use super::mapping::{Mapping, Source};
 use super::receive::wanted;
 use crate::fhir::instant::now_micros;
-use crate::hl7::ack::{self, Code, Kind};
+use crate::hl7::ack::{self, Kind};
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::store::Write;
@@ -83,11 +83,7 @@ impl Engine {
         let mut queued = false;
         let (mapping, result) = self
             .transact_mapped(&source, |mapping| {
-                let (code, problem, status, resources) = match mapping {
-                    Mapping::Failed(p) => (Code::AE, Some(p.clone()), Status::Error, Vec::new()),
-                    Mapping::Mapped(names) => (Code::AA, None, Status::Processed, names.clone()),
-                    Mapping::Unmapped => (Code::AA, None, Status::Processed, Vec::new()),
-                };
+                let (code, problem, status, resources) = mapping.outcome();
                 let mut writes = vec![Write::Message(MessageWrite::Finish {
                     id,
                     status,

@@ -196,11 +196,7 @@ impl Engine {
         let mut made = None;
         let (mapping, result) = self
             .transact_mapped(&source, |mapping| {
-                let (code, problem, status, resources) = match mapping {
-                    Mapping::Failed(p) => (Code::AE, Some(p.clone()), Status::Error, Vec::new()),
-                    Mapping::Mapped(names) => (Code::AA, None, Status::Processed, names.clone()),
-                    Mapping::Unmapped => (Code::AA, None, Status::Processed, Vec::new()),
-                };
+                let (code, problem, status, resources) = mapping.outcome();
                 let reply = self.reply(header, Kind::Application, code, problem.as_ref());
                 let mut record = self.record(raw, peer, header, status, Some(reply), &problem);
                 record.received = source.received;

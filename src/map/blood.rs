@@ -16,7 +16,7 @@
 
 use super::person::patient;
 use super::v2::{ISBT128, Seg, id};
-use super::{Context, Merge, Plan, put, reference};
+use super::{Context, Merge, Plan, order_identifiers, put, reference};
 use crate::hl7::ack::{Condition, Problem};
 use serde_json::{Value, json};
 
@@ -110,18 +110,7 @@ fn request(orc: &Seg, subject: &Value) -> Result<Value, Problem> {
         "category": [{ "text": "Blood product order" }],
         "subject": subject,
     });
-    let mut identifiers = Vec::new();
-    for (found, code) in [(&placer, "PLAC"), (&filler, "FILL")] {
-        if let Some(i) = found {
-            let mut identifier = i.identifier();
-            identifier["type"] = json!({ "coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                "code": code,
-            }]});
-            identifiers.push(identifier);
-        }
-    }
-    r["identifier"] = Value::Array(identifiers);
+    r["identifier"] = order_identifiers(&placer, &filler);
     Ok(r)
 }
 

@@ -156,6 +156,26 @@ fn group<'a>(segments: &'a [v2::Seg<'a>], start: usize, until: &[&str]) -> &'a [
     &rest[..end]
 }
 
+/// The placer's and filler's identifiers (EI), typed PLAC and FILL.
+fn order_identifiers(placer: &Option<v2::Id>, filler: &Option<v2::Id>) -> Value {
+    let typed = |i: &v2::Id, code: &str| {
+        let mut identifier = i.identifier();
+        identifier["type"] = json!({ "coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": code,
+        }]});
+        identifier
+    };
+    let mut identifiers = Vec::new();
+    if let Some(p) = placer {
+        identifiers.push(typed(p, "PLAC"));
+    }
+    if let Some(f) = filler {
+        identifiers.push(typed(f, "FILL"));
+    }
+    Value::Array(identifiers)
+}
+
 /// The text of the NTE segments in `segments` (NTE-3, repetitions joined).
 fn notes(segments: &[v2::Seg]) -> Vec<Value> {
     segments

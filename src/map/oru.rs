@@ -9,7 +9,7 @@
 
 use super::person::patient;
 use super::v2::{Seg, Time, decimal, id, quantity};
-use super::{Context, Merge, Plan, group, notes, put};
+use super::{Context, Merge, Plan, group, notes, order_identifiers, put};
 use crate::hl7::ack::{Condition, Problem};
 use serde_json::{Map, Value, json};
 
@@ -86,18 +86,7 @@ fn report(
         "resourceType": "DiagnosticReport",
         "id": id(&["DiagnosticReport", &key]),
     });
-    let mut identifiers = Vec::new();
-    for (found, type_code) in [(&placer, "PLAC"), (&filler, "FILL")] {
-        if let Some(i) = found {
-            let mut identifier = i.identifier();
-            identifier["type"] = json!({ "coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                "code": type_code,
-            }]});
-            identifiers.push(identifier);
-        }
-    }
-    r["identifier"] = Value::Array(identifiers);
+    r["identifier"] = order_identifiers(&placer, &filler);
     r["status"] = match obr.get(25, 0).as_str() {
         "F" => "final",
         "C" => "corrected",

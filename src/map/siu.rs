@@ -7,7 +7,7 @@
 
 use super::person::{location, patient};
 use super::v2::{Seg, id};
-use super::{Context, Merge, Plan, notes, put};
+use super::{Context, Merge, Plan, notes, order_identifiers, put};
 use crate::hl7::ack::Problem;
 use serde_json::{Value, json};
 
@@ -43,18 +43,7 @@ pub fn map(segments: &[Seg], event: &str, ctx: Context, plan: &mut Plan) -> Resu
         "id": id(&["Appointment", &key]),
         "status": status,
     });
-    let mut identifiers = Vec::new();
-    for (found, code) in [(&placer, "PLAC"), (&filler, "FILL")] {
-        if let Some(i) = found {
-            let mut identifier = i.identifier();
-            identifier["type"] = json!({ "coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                "code": code,
-            }]});
-            identifiers.push(identifier);
-        }
-    }
-    a["identifier"] = Value::Array(identifiers);
+    a["identifier"] = order_identifiers(&placer, &filler);
     if status == "cancelled"
         && let Some(reason) = sch.code(6, 0)
     {
