@@ -16,7 +16,8 @@ use crate::hl7::header::Header;
 use crate::hl7::message::Message;
 use crate::map::{self, Context, Merge, Planned, provenance};
 use crate::store::messages::Status;
-use crate::store::{Outcome, StoreError, Write};
+use crate::store::{Outcome, StoreError, Version, Write};
+use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
 
 /// What mapping a message came to.
@@ -105,18 +106,28 @@ impl Engine {
                 None => planned.push(p),
             }
         }
+        let binary = provenance::binary(source.header, source.raw);
+        // Every stored version the message is compared with, read at once
+        // rather than one round trip after the other.
+        let mut keys: Vec<(String, String)> = planned.iter().map(|p| key(&p.resource)).collect();
+        keys.push(key(&binary));
+        keys.push(("Provenance".into(), provenance::id(source.header)));
+        let reads = join_all(keys.iter().map(|(t, id)| self.store.read(t, id))).await;
+        let mut stored = reads
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         let mut writes = Vec::with_capacity(planned.len() + 2);
         let mut names = Vec::with_capacity(planned.len() + 2);
         let mut targets = Vec::with_capacity(planned.len());
         for p in planned {
-            let (name, version) = match self.settle(p, &mut writes).await? {
+            let (name, version) = match settle(p, stored.next().flatten(), &mut writes) {
                 Ok(settled) => settled,
                 Err(problem) => return Ok((Mapping::Failed(problem), Vec::new())),
             };
             targets.push(json!({ "reference": format!("{name}/_history/{version}") }));
             names.push(name);
         }
-        let binary = provenance::binary(source.header, source.raw);
         let record =
             provenance::provenance(source.header, &binary, targets, source.received, ctx.offset);
         for resource in [binary, record] {
@@ -124,76 +135,76 @@ impl Engine {
                 resource,
                 merge: Merge::Replace,
             };
-            match self.settle(p, &mut writes).await? {
+            match settle(p, stored.next().flatten(), &mut writes) {
                 Ok((name, _)) => names.push(name),
                 Err(problem) => return Ok((Mapping::Failed(problem), Vec::new())),
             }
         }
         Ok((Mapping::Mapped(names), writes))
     }
+}
 
-    /// Compares a planned resource with the stored one and adds its write
-    /// when it changes. Gives its `Type/id` and the version it will have
-    /// (or an invalid resource's problem).
-    async fn settle(
-        &self,
-        p: Planned,
-        writes: &mut Vec<Write>,
-    ) -> Result<Result<(String, u64), Problem>, StoreError> {
-        let t = p.resource["resourceType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let id = p.resource["id"].as_str().unwrap_or_default().to_string();
-        let name = format!("{t}/{id}");
-        let stored = self.store.read(&t, &id).await?;
-        let current = stored
-            .as_ref()
-            .and_then(|v| v.body.as_deref())
-            .and_then(|body| serde_json::from_str::<Value>(body).ok())
-            .map(|mut v| {
-                if let Some(fields) = v.as_object_mut() {
-                    fields.remove("meta");
-                }
-                v
-            });
-        let resource = match (&current, p.merge) {
-            (Some(c), Merge::Combine) => combine(c, p.resource),
-            _ => p.resource,
-        };
-        let issues = validate_resource(&resource);
-        if let Some(issue) = issues.first() {
-            let problem = Problem::message(
-                Condition::InternalError,
-                format!(
-                    "the mapped {t} is not valid FHIR: {} at {}",
-                    issue.diagnostics,
-                    issue.expression.as_deref().unwrap_or(&t)
-                ),
-            );
-            tracing::warn!("{name}: {problem:?}");
-            return Ok(Err(problem));
-        }
-        let version = match (&stored, &current) {
-            (Some(v), Some(c)) if *c == resource => return Ok(Ok((name, v.version))),
-            (Some(v), _) => {
-                writes.push(Write::Update {
-                    resource,
-                    if_match: Some(v.version),
-                });
-                v.version + 1
+/// A resource's type and id.
+fn key(resource: &Value) -> (String, String) {
+    let text = |k: &str| resource[k].as_str().unwrap_or_default().to_string();
+    (text("resourceType"), text("id"))
+}
+
+/// Compares a planned resource with its stored version and adds its write
+/// when it changes. Gives its `Type/id` and the version it will have (or an
+/// invalid resource's problem).
+fn settle(
+    p: Planned,
+    stored: Option<Version>,
+    writes: &mut Vec<Write>,
+) -> Result<(String, u64), Problem> {
+    let (t, id) = key(&p.resource);
+    let name = format!("{t}/{id}");
+    let current = stored
+        .as_ref()
+        .and_then(|v| v.body.as_deref())
+        .and_then(|body| serde_json::from_str::<Value>(body).ok())
+        .map(|mut v| {
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("meta");
             }
-            (None, _) => {
-                writes.push(Write::Create {
-                    id,
-                    resource,
-                    if_none_exist: None,
-                });
-                1
-            }
-        };
-        Ok(Ok((name, version)))
+            v
+        });
+    let resource = match (&current, p.merge) {
+        (Some(c), Merge::Combine) => combine(c, p.resource),
+        _ => p.resource,
+    };
+    if let Some(issue) = validate_resource(&resource).first() {
+        let problem = Problem::message(
+            Condition::InternalError,
+            format!(
+                "the mapped {t} is not valid FHIR: {} at {}",
+                issue.diagnostics,
+                issue.expression.as_deref().unwrap_or(&t)
+            ),
+        );
+        tracing::warn!("{name}: {problem:?}");
+        return Err(problem);
     }
+    let version = match (&stored, &current) {
+        (Some(v), Some(c)) if *c == resource => return Ok((name, v.version)),
+        (Some(v), _) => {
+            writes.push(Write::Update {
+                resource,
+                if_match: Some(v.version),
+            });
+            v.version + 1
+        }
+        (None, _) => {
+            writes.push(Write::Create {
+                id,
+                resource,
+                if_none_exist: None,
+            });
+            1
+        }
+    };
+    Ok((name, version))
 }
 
 /// Whether a unit failed because a resource it compared changed meanwhile.

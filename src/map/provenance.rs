@@ -6,7 +6,7 @@
 //! MSH-4, MSH-10), which the message store keeps unique, so mapping a message
 //! again names the same two resources.
 
-use super::v2::{Time, id};
+use super::v2::Time;
 use crate::fhir::instant::format_instant;
 use crate::hl7::header::Header;
 use base64::Engine as _;
@@ -20,10 +20,16 @@ pub fn binary(header: &Header, raw: &[u8]) -> Value {
     let (app, facility, control) = header.key();
     json!({
         "resourceType": "Binary",
-        "id": id(&["Binary", &app, &facility, &control]),
+        "id": super::v2::id(&["Binary", &app, &facility, &control]),
         "contentType": ER7,
         "data": base64::engine::general_purpose::STANDARD.encode(raw),
     })
+}
+
+/// The id of a message's Provenance.
+pub fn id(header: &Header) -> String {
+    let (app, facility, control) = header.key();
+    super::v2::id(&["Provenance", &app, &facility, &control])
 }
 
 /// The Provenance of what a message wrote: `targets` are version-specific
@@ -44,7 +50,7 @@ pub fn provenance(
         .join(" at ");
     let mut p = json!({
         "resourceType": "Provenance",
-        "id": id(&["Provenance", &app, &facility, &control]),
+        "id": id(header),
         "target": targets,
         "recorded": format_instant(received),
         "activity": { "coding": [{
