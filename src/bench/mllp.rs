@@ -132,12 +132,11 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
     let next = Arc::new(AtomicU64::new(0));
     let stored_only = ADT.replace("ADT^A04^ADT_A01", "ADT^A03^ADT_A03");
     let templates = [
-        ("ADT^A04", ADT.to_string()),
-        ("ORU^R01 20 OBX", ORU.to_string()),
-        ("ADT^A03 (no map: receipt only)", stored_only),
+        ("ADT^A04", Arc::<str>::from(ADT)),
+        ("ORU^R01 20 OBX", Arc::from(ORU)),
+        ("ADT^A03 (no map: receipt only)", Arc::from(stored_only)),
     ];
     for (name, template) in templates {
-        let template: &'static str = Box::leak(template.into_boxed_str());
         for enhanced in [false, true] {
             for &n in &connections {
                 let before = rt.block_on(counters(server.addr))?;
@@ -147,7 +146,7 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
                     mllp,
                     n,
                     Duration::from_secs(args.seconds),
-                    template,
+                    template.clone(),
                     enhanced,
                     next.clone(),
                 ))?;
@@ -233,14 +232,14 @@ async fn phase(
     addr: SocketAddr,
     n: usize,
     length: Duration,
-    template: &'static str,
+    template: Arc<str>,
     enhanced: bool,
     next: Arc<AtomicU64>,
 ) -> Result<(Vec<Duration>, u64), String> {
     let end = Instant::now() + length;
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
-        let next = next.clone();
+        let (next, template) = (next.clone(), template.clone());
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
             stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -250,7 +249,7 @@ async fn phase(
             let mut chunk = [0u8; 4096];
             while Instant::now() < end {
                 let id = next.fetch_add(1, Ordering::Relaxed);
-                let text = message(template, id, enhanced);
+                let text = message(&template, id, enhanced);
                 let mut frame = Vec::with_capacity(text.len() + 3);
                 frame.push(0x0b);
                 frame.extend_from_slice(text.as_bytes());

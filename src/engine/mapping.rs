@@ -14,11 +14,11 @@ use crate::fhir::validate::validate_resource;
 use crate::hl7::ack::{Code, Condition, Problem};
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
-use crate::map::{self, Context, Merge, Planned, provenance};
+use crate::map::{self, Context, Merge, Planned, combine, provenance};
 use crate::store::messages::Status;
 use crate::store::{Outcome, StoreError, Version, Write};
 use futures_util::future::join_all;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// What mapping a message came to.
 #[derive(Debug)]
@@ -96,16 +96,7 @@ impl Engine {
             Ok(None) => return Ok((Mapping::Unmapped, Vec::new())),
             Err(problem) => return Ok((Mapping::Failed(problem), Vec::new())),
         };
-        let mut planned: Vec<Planned> = Vec::with_capacity(plan.resources.len());
-        for p in plan.resources {
-            match planned
-                .iter_mut()
-                .find(|q| same_resource(&q.resource, &p.resource))
-            {
-                Some(q) => q.resource = combine(&q.resource, p.resource),
-                None => planned.push(p),
-            }
-        }
+        let planned = plan.resources;
         let binary = provenance::binary(source.header, source.raw);
         // Every stored version the message is compared with, read at once
         // rather than one round trip after the other.
@@ -213,74 +204,5 @@ fn changed(e: &StoreError) -> bool {
         StoreError::VersionConflict { .. } | StoreError::Conflict(_) => true,
         StoreError::Write { error, .. } => changed(error),
         _ => false,
-    }
-}
-
-fn same_resource(a: &Value, b: &Value) -> bool {
-    a["resourceType"] == b["resourceType"] && a["id"] == b["id"]
-}
-
-/// `new`'s top-level elements over `current`'s; `extension` items by `url`
-/// and `link` items by the reference of `other`, so that what another
-/// message put there stays.
-pub fn combine(current: &Value, new: Value) -> Value {
-    let mut out: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
-    let Value::Object(fields) = new else {
-        return Value::Object(out);
-    };
-    for (k, v) in fields {
-        let keyed = match k.as_str() {
-            "extension" => Some("/url"),
-            "link" => Some("/other/reference"),
-            _ => None,
-        };
-        match (keyed, out.get_mut(&k), v) {
-            (Some(pointer), Some(Value::Array(old)), Value::Array(items)) => {
-                for item in items {
-                    let key = item.pointer(pointer).cloned();
-                    match old
-                        .iter_mut()
-                        .find(|o| key.is_some() && o.pointer(pointer).cloned() == key)
-                    {
-                        Some(slot) => *slot = item,
-                        None => old.push(item),
-                    }
-                }
-            }
-            (_, _, v) => {
-                out.insert(k, v);
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn combining_keeps_what_the_message_does_not_say() {
-        let current = json!({
-            "resourceType": "BiologicallyDerivedProduct", "id": "u",
-            "status": "available",
-            "storage": [{ "duration": { "end": "2026-12-20" } }],
-            "extension": [{ "url": "a", "valueString": "1" }, { "url": "b", "valueString": "2" }],
-        });
-        let new = json!({
-            "resourceType": "BiologicallyDerivedProduct", "id": "u",
-            "status": "unavailable",
-            "extension": [{ "url": "b", "valueString": "3" }, { "url": "c", "valueString": "4" }],
-        });
-        let out = combine(&current, new);
-        assert_eq!(out["status"], "unavailable");
-        assert_eq!(out["storage"][0]["duration"]["end"], "2026-12-20");
-        let urls: Vec<_> = out["extension"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["valueString"].clone())
-            .collect();
-        assert_eq!(urls, vec![json!("1"), json!("3"), json!("4")]);
     }
 }

@@ -121,120 +121,114 @@ fn order_reference(orc: &Seg) -> Option<Value> {
 }
 
 pub fn dispense(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Problem> {
+    units(segments, "BPX", ctx, plan, |seg, at, plan| {
+        let (code, coding) = status(
+            seg,
+            2,
+            "dispense status",
+            "http://terminology.hl7.org/CodeSystem/v2-0510",
+        )?;
+        let available = match code.as_str() {
+            "DS" | "PT" | "WA" => "unavailable",
+            "CR" | "RA" | "RD" | "RE" | "RI" | "RL" | "RQ" | "RS" => "available",
+            other => {
+                return Err(seg.problem(
+                    Condition::TableValueNotFound,
+                    2,
+                    format!("BPX-2 '{other}' is not a dispense status of HL7 table 0510"),
+                ));
+            }
+        };
+        let fields = UnitFields {
+            din: 5,
+            product: 6,
+            group: 11,
+            quantity: 14,
+            status_time: 4,
+        };
+        let mut u = unit(seg, &fields, coding, available, at, ctx)?;
+        if let Some(expiry) = seg.time(13, 1)? {
+            u["storage"] = json!([{ "duration": { "end": expiry.date_time(ctx.offset) } }]);
+        }
+        plan.add(u, Merge::Combine);
+        Ok(())
+    })
+}
+
+pub fn transfusion(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Problem> {
+    units(segments, "BTX", ctx, plan, |seg, at, plan| {
+        let (code, coding) = status(
+            seg,
+            11,
+            "transfusion/disposition status",
+            "http://terminology.hl7.org/CodeSystem/v2-0513",
+        )?;
+        let (available, transfused) = match code.as_str() {
+            "TX" | "TR" => ("unavailable", true),
+            "WA" => ("unavailable", false),
+            "RA" | "RL" => ("available", false),
+            other => {
+                return Err(seg.problem(
+                    Condition::TableValueNotFound,
+                    11,
+                    format!("BTX-11 '{other}' is not a status of HL7 table 0513"),
+                ));
+            }
+        };
+        let fields = UnitFields {
+            din: 2,
+            product: 3,
+            group: 4,
+            quantity: 8,
+            status_time: 13,
+        };
+        let u = unit(seg, &fields, coding, available, at, ctx)?;
+        let product = reference(&u);
+        let key = u["id"].as_str().unwrap_or_default().to_string();
+        plan.add(u, Merge::Combine);
+        if transfused {
+            procedure(seg, &key, product, at, ctx, plan)?;
+        }
+        Ok(())
+    })
+}
+
+/// Walks a BPS or a BTS: each PID and ORC says what the unit segments
+/// (`id`: BPX or BTX) after it belong to, and each unit segment goes to
+/// `each`. The message must have one.
+fn units(
+    segments: &[Seg],
+    id: &str,
+    ctx: Context,
+    plan: &mut Plan,
+    mut each: impl FnMut(&Seg, &Belongs, &mut Plan) -> Result<(), Problem>,
+) -> Result<(), Problem> {
     let mut at = Belongs::default();
-    let mut units = 0;
+    let mut found = 0;
     for seg in segments {
         match seg.id() {
             "PID" => at.subject = patient(seg, ctx, plan)?,
             "ORC" => at.order = order_reference(seg),
-            "BPX" => {
-                let status = seg
-                    .code(2, 0)
-                    .ok_or_else(|| seg.missing(2, "dispense status"))?;
-                let code = status["coding"][0]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let available = match code.as_str() {
-                    "DS" | "PT" | "WA" => "unavailable",
-                    "CR" | "RA" | "RD" | "RE" | "RI" | "RL" | "RQ" | "RS" => "available",
-                    other => {
-                        return Err(seg.problem(
-                            Condition::TableValueNotFound,
-                            2,
-                            format!("BPX-2 '{other}' is not a dispense status of HL7 table 0510"),
-                        ));
-                    }
-                };
-                let fields = UnitFields {
-                    din: 5,
-                    product: 6,
-                    group: 11,
-                    quantity: 14,
-                    status: 2,
-                    status_time: 4,
-                };
-                let mut u = unit(
-                    seg,
-                    &fields,
-                    "http://terminology.hl7.org/CodeSystem/v2-0510",
-                    available,
-                    &at,
-                    ctx,
-                )?;
-                if let Some(expiry) = seg.time(13, 1)? {
-                    u["storage"] = json!([{ "duration": { "end": expiry.date_time(ctx.offset) } }]);
-                }
-                plan.add(u, Merge::Combine);
-                units += 1;
+            s if s == id => {
+                each(seg, &at, plan)?;
+                found += 1;
             }
             _ => {}
         }
     }
-    if units == 0 {
-        return Err(sequence("BPX", "the message has no BPX segment"));
+    if found == 0 {
+        return Err(sequence(id, &format!("the message has no {id} segment")));
     }
     Ok(())
 }
 
-pub fn transfusion(segments: &[Seg], ctx: Context, plan: &mut Plan) -> Result<(), Problem> {
-    let mut at = Belongs::default();
-    let mut units = 0;
-    for seg in segments {
-        match seg.id() {
-            "PID" => at.subject = patient(seg, ctx, plan)?,
-            "ORC" => at.order = order_reference(seg),
-            "BTX" => {
-                let status = seg
-                    .code(11, 0)
-                    .ok_or_else(|| seg.missing(11, "transfusion/disposition status"))?;
-                let code = status["coding"][0]["code"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let (available, transfused) = match code.as_str() {
-                    "TX" | "TR" => ("unavailable", true),
-                    "WA" => ("unavailable", false),
-                    "RA" | "RL" => ("available", false),
-                    other => {
-                        return Err(seg.problem(
-                            Condition::TableValueNotFound,
-                            11,
-                            format!("BTX-11 '{other}' is not a status of HL7 table 0513"),
-                        ));
-                    }
-                };
-                let fields = UnitFields {
-                    din: 2,
-                    product: 3,
-                    group: 4,
-                    quantity: 8,
-                    status: 11,
-                    status_time: 13,
-                };
-                let u = unit(
-                    seg,
-                    &fields,
-                    "http://terminology.hl7.org/CodeSystem/v2-0513",
-                    available,
-                    &at,
-                    ctx,
-                )?;
-                let product = reference(&u);
-                let key = u["id"].as_str().unwrap_or_default().to_string();
-                plan.add(u, Merge::Combine);
-                if transfused {
-                    procedure(seg, &key, product, &at, ctx, plan)?;
-                }
-                units += 1;
-            }
-            _ => {}
-        }
-    }
-    if units == 0 {
-        return Err(sequence("BTX", "the message has no BTX segment"));
-    }
-    Ok(())
+/// A unit's status at `field`: its code, and its coding in `table`'s system.
+fn status(seg: &Seg, field: usize, what: &str, table: &str) -> Result<(String, Value), Problem> {
+    let concept = seg.code(field, 0).ok_or_else(|| seg.missing(field, what))?;
+    let mut coding = concept["coding"][0].clone();
+    let code = coding["code"].as_str().unwrap_or_default().to_string();
+    coding["system"] = table.into();
+    Ok((code, coding))
 }
 
 /// Where a unit's data is in a BPX or a BTX.
@@ -243,7 +237,6 @@ struct UnitFields {
     product: usize,
     group: usize,
     quantity: usize,
-    status: usize,
     status_time: usize,
 }
 
@@ -252,7 +245,7 @@ struct UnitFields {
 fn unit(
     seg: &Seg,
     f: &UnitFields,
-    table: &str,
+    coding: Value,
     available: &str,
     at: &Belongs,
     ctx: Context,
@@ -288,11 +281,6 @@ fn unit(
             _ => return Err(seg.bad(f.quantity, "the quantity must be a whole number of units")),
         }
     }
-    let mut coding = seg
-        .code(f.status, 0)
-        .map(|c| c["coding"][0].clone())
-        .unwrap_or_default();
-    coding["system"] = table.into();
     let mut parts = vec![json!({ "url": "code", "valueCoding": coding })];
     if let Some(t) = seg.time(f.status_time, 1)? {
         parts.push(json!({ "url": "time", "valueDateTime": t.date_time(ctx.offset) }));

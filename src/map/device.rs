@@ -132,7 +132,7 @@ fn device(eui: &str, kind: Option<&Value>, place: Option<&Value>, plan: &mut Pla
     if let Some(place) = place {
         d["location"] = place.clone();
     }
-    plan.add_once(d, Merge::Combine)
+    plan.add(d, Merge::Combine)
 }
 
 /// The DeviceMetric of a device for one MDC code, with its units.
@@ -146,5 +146,5 @@ fn metric(obx: &Seg, eui: &str, device: &Value, code: &Value, plan: &mut Plan) -
         "operationalStatus": "on",
     });
     put(&mut m, "unit", obx.code(6, 0).unwrap_or(Value::Null));
-    plan.add_once(m, Merge::Combine)
+    plan.add(m, Merge::Combine)
 }

@@ -30,7 +30,7 @@ pub mod v2;
 use crate::hl7::ack::Problem;
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// What a map needs besides the message.
 #[derive(Debug, Clone, Copy)]
@@ -66,22 +66,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Plans a resource. One the message names again (a donor in several
+    /// segments, a device under each of its measurements) is planned once:
+    /// the later statement is combined over the earlier.
     fn add(&mut self, resource: Value, merge: Merge) -> Value {
-        let reference = reference(&resource);
-        self.resources.push(Planned { resource, merge });
-        reference
-    }
-
-    /// Adds the resource unless one with its type and id is planned already
-    /// (a unit named in several segments is written once, from its first).
-    fn add_once(&mut self, resource: Value, merge: Merge) -> Value {
         let named = reference(&resource);
-        if !self
+        match self
             .resources
-            .iter()
-            .any(|p| reference(&p.resource) == named)
+            .iter_mut()
+            .find(|p| reference(&p.resource) == named)
         {
-            self.resources.push(Planned { resource, merge });
+            Some(p) => p.resource = combine(&p.resource, resource),
+            None => self.resources.push(Planned { resource, merge }),
         }
         named
     }
@@ -119,6 +115,41 @@ pub fn map(message: &Message, header: &Header, ctx: Context) -> Result<Option<Pl
         _ => blood::transfusion(&segments, ctx, &mut plan)?,
     }
     Ok(Some(plan))
+}
+
+/// `new`'s top-level elements over `current`'s; `extension` items by `url`
+/// and `link` items by the reference of `other`, so that what another
+/// message put there stays.
+pub fn combine(current: &Value, new: Value) -> Value {
+    let mut out: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
+    let Value::Object(fields) = new else {
+        return Value::Object(out);
+    };
+    for (k, v) in fields {
+        let keyed = match k.as_str() {
+            "extension" => Some("/url"),
+            "link" => Some("/other/reference"),
+            _ => None,
+        };
+        match (keyed, out.get_mut(&k), v) {
+            (Some(pointer), Some(Value::Array(old)), Value::Array(items)) => {
+                for item in items {
+                    let key = item.pointer(pointer).cloned();
+                    match old
+                        .iter_mut()
+                        .find(|o| key.is_some() && o.pointer(pointer).cloned() == key)
+                    {
+                        Some(slot) => *slot = item,
+                        None => old.push(item),
+                    }
+                }
+            }
+            (_, _, v) => {
+                out.insert(k, v);
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 /// `{"reference": "Type/id"}` for a resource.

@@ -128,7 +128,7 @@ pub fn location(seg: &Seg, n: usize, plan: &mut Plan) -> Option<Value> {
         "system": "http://terminology.hl7.org/CodeSystem/location-physical-type",
         "code": physical,
     }]});
-    Some(plan.add_once(l, Merge::Combine))
+    Some(plan.add(l, Merge::Combine))
 }
 
 /// The visit of a PV1 segment, named by PV1-19 (the visit number); `None`

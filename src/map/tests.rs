@@ -246,3 +246,28 @@ fn no_mutation_of_a_fixture_makes_a_map_panic() {
         }
     }
 }
+
+#[test]
+fn combining_keeps_what_the_message_does_not_say() {
+    let current = json!({
+        "resourceType": "BiologicallyDerivedProduct", "id": "u",
+        "status": "available",
+        "storage": [{ "duration": { "end": "2026-12-20" } }],
+        "extension": [{ "url": "a", "valueString": "1" }, { "url": "b", "valueString": "2" }],
+    });
+    let new = json!({
+        "resourceType": "BiologicallyDerivedProduct", "id": "u",
+        "status": "unavailable",
+        "extension": [{ "url": "b", "valueString": "3" }, { "url": "c", "valueString": "4" }],
+    });
+    let out = combine(&current, new);
+    assert_eq!(out["status"], "unavailable");
+    assert_eq!(out["storage"][0]["duration"]["end"], "2026-12-20");
+    let urls: Vec<_> = out["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["valueString"].clone())
+        .collect();
+    assert_eq!(urls, vec![json!("1"), json!("3"), json!("4")]);
+}

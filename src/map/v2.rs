@@ -50,11 +50,7 @@ impl<'a> Seg<'a> {
     /// `c` and subcomponent `sub` (0 for the whole). The explicit null `""`
     /// reads as empty: there is nothing to map.
     pub fn at(&self, n: usize, rep: usize, c: usize, sub: usize) -> String {
-        let v = self.s.value(self.m, n, rep, c, sub);
-        match v.trim() {
-            "\"\"" => String::new(),
-            t => t.to_string(),
-        }
+        self.rep(n, rep).at(c, sub)
     }
 
     /// Component `c` of field `n`'s first repetition (0: the whole field).
