@@ -271,3 +271,14 @@ fn hl7apy_validates_every_fixture() {
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
+
+#[test]
+fn an_unknown_escape_sequence_is_kept_as_written() {
+    let s = mllp_server(&[]);
+    let mut c = Client::connect(s.mllp.as_ref().unwrap());
+    let message = fixture("adt_a04.hl7").replacen("Müller^", "M\\Q1\\üller^", 1);
+    let reply = c.exchange(&renamed(&message, "ESC1"));
+    assert_eq!(field(&reply, "MSA", 1), "AA", "{reply}");
+    let donors = search(&s, "Patient?identifier=D100234");
+    assert_eq!(donors[0]["name"][0]["family"], "M\\Q1\\üller");
+}

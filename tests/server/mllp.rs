@@ -2,7 +2,7 @@
 //! every framing edge case, duplicates, batches, Release 2 commit blocks,
 //! enhanced mode with its application acknowledgement delivered through the
 //! outbound sender, TLS and mutual TLS, the admin API, independent senders
-//! (python-hl7's `mllp_send`, node-hl7-client) and receiver (hl7apy), and
+//! (python-hl7's `mllp_send` and asyncio client, node-hl7-client) and receiver (hl7apy), and
 //! durability across SIGKILL. The MLLP client here is our own, a few lines over a socket.
 
 use crate::harness::{Server, start, start_in};
@@ -784,6 +784,43 @@ fn node_hl7_client_sends_and_gets_acknowledgements() {
     assert!(
         one["ack"].as_str().unwrap().contains("MSA|AA|NODE1"),
         "{one}"
+    );
+}
+
+#[test]
+fn python_hl7_asyncio_client_gets_acknowledgements_on_one_connection() {
+    if !python_with("hl7") {
+        return;
+    }
+    let s = mllp_server(&[]);
+    let (host, port) = s.mllp.as_ref().unwrap().rsplit_once(':').unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/pyhl7_async_sender.py"
+    );
+    let out = Command::new("python3")
+        .args([script, host, port, "PA1", "PA2", "PA3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acks: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(acks.len(), 3, "{stdout}");
+    for (ack, id) in acks.iter().zip(["PA1", "PA2", "PA3"]) {
+        assert_eq!(ack[..3], ["ack", "AA", id], "{stdout}");
+    }
+    let stored = messages(&s, "&status=processed");
+    assert_eq!(stored.len(), 3);
+    assert!(
+        stored.iter().all(|m| m["peer"] == stored[0]["peer"]),
+        "one connection: {stored:?}"
     );
 }
 
