@@ -282,7 +282,7 @@ async fn over_http(
         bundles,
         elapsed,
         Some(&latencies),
-        (after.1 - before.1, after.2 - before.2),
+        (after.commits - before.commits, after.syncs - before.syncs),
         peak,
     ))
 }

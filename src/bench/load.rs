@@ -86,20 +86,31 @@ fn patient(n: u64, id: Option<&str>) -> String {
     p.to_string()
 }
 
-/// The store counters of `/metrics`: (units, commits, syncs).
-pub(super) async fn counters(addr: SocketAddr) -> Result<(u64, u64, u64), String> {
+/// The store counters of `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counters {
+    pub units: u64,
+    pub commits: u64,
+    pub syncs: u64,
+    /// Seconds the syncs waited for the disk.
+    pub sync_wait: f64,
+}
+
+/// Reads the store counters of the server at `addr`.
+pub(super) async fn counters(addr: SocketAddr) -> Result<Counters, String> {
     let mut c = Client::connect(addr).await?;
     let text = c.send(Method::GET, "/metrics", &[], "").await?.text();
-    let get = |name: &str| -> u64 {
+    let get = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
+            .unwrap_or(0.0)
     };
-    Ok((
-        get("hemolink_store_units_total "),
-        get("hemolink_store_commits_total "),
-        get("hemolink_store_syncs_total "),
-    ))
+    Ok(Counters {
+        units: get("hemolink_store_units_total ") as u64,
+        commits: get("hemolink_store_commits_total ") as u64,
+        syncs: get("hemolink_store_syncs_total ") as u64,
+        sync_wait: get("hemolink_store_sync_wait_seconds_total "),
+    })
 }
 
 struct Worker {
@@ -234,9 +245,9 @@ async fn run(
     }
     result.elapsed = started.elapsed();
     let after = counters(addr).await?;
-    result.units = after.0 - before.0;
-    result.commits = after.1 - before.1;
-    result.syncs = after.2 - before.2;
+    result.units = after.units - before.units;
+    result.commits = after.commits - before.commits;
+    result.syncs = after.syncs - before.syncs;
     result.latencies_us.sort_unstable();
     Ok(result)
 }

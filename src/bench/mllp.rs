@@ -11,17 +11,16 @@
 //! message (from `/metrics`), the server's CPU time per message (from
 //! `/proc`), and, in enhanced mode, how fast the backlog was mapped.
 
-use super::{fsync_probe, load::counters, proc_status_kb, rank, start_server};
+use super::{fsync_probe, load::counters, proc_status_kb, rank, start_server, wait};
 use crate::hl7::charset::Charset;
 use crate::hl7::header::Header;
 use crate::hl7::message::Message;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Options of `hemolink bench-mllp`.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +34,13 @@ pub struct MllpArgs {
     /// Seconds of the disk fsync probe (4 KiB appends, each followed by fdatasync).
     #[arg(long, default_value_t = 10)]
     pub fsync_seconds: u64,
+    /// Messages to send, comma-separated: `adt` (ADT^A04), `oru` (ORU^R01
+    /// with 20 OBX), `a03` (ADT^A03, which has no map: receipt alone).
+    #[arg(long, default_value = "adt,oru,a03")]
+    pub messages: String,
+    /// Acknowledgement modes, comma-separated: `original`, `enhanced`.
+    #[arg(long, default_value = "original,enhanced")]
+    pub modes: String,
 }
 
 const ADT: &str = include_str!("../../tests/fixtures/hl7/adt_a04.hl7");
@@ -74,6 +80,20 @@ fn message(template: &str, n: u64, enhanced: bool) -> String {
     format!("{}\r{rest}", fields.join("|"))
 }
 
+/// Bytes the server has handed to `write` and `pwrite` so far (`wchar` of
+/// `/proc/PID/io`): the WAL frames of its commits, the checkpoints, the
+/// replies.
+fn written_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Server CPU seconds so far (user + system).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -98,6 +118,17 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
                 .map_err(|_| format!("--connections: '{c}' is not a number"))
         })
         .collect::<Result<_, _>>()?;
+    for (option, list, known) in [
+        ("--messages", &args.messages, &["adt", "oru", "a03"][..]),
+        ("--modes", &args.modes, &["original", "enhanced"][..]),
+    ] {
+        if let Some(unknown) = list.split(',').find(|k| !known.contains(&k.trim())) {
+            return Err(format!(
+                "{option}: '{unknown}' is not one of {}",
+                known.join(", ")
+            ));
+        }
+    }
     let data_dir = std::env::temp_dir().join(format!("hemolink-bench-mllp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
@@ -126,30 +157,48 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     println!(
-        "\n| message | mode | connections | msg/s | p50 ms | p99 ms | errors | commits/s | fsyncs per ack | server CPU ms per msg | mapped msg/s |"
+        "\n| message | mode | connections | msg/s | p50 ms | p99 ms | errors | commits/s | fsyncs per ack | server CPU ms per msg | KiB written per msg | mapped msg/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let next = Arc::new(AtomicU64::new(0));
     let stored_only = ADT.replace("ADT^A04^ADT_A01", "ADT^A03^ADT_A03");
     let templates = [
-        ("ADT^A04", Arc::<str>::from(ADT)),
-        ("ORU^R01 20 OBX", Arc::from(ORU)),
-        ("ADT^A03 (no map: receipt only)", Arc::from(stored_only)),
+        ("adt", "ADT^A04", Arc::<str>::from(ADT)),
+        ("oru", "ORU^R01 20 OBX", Arc::from(ORU)),
+        (
+            "a03",
+            "ADT^A03 (no map: receipt only)",
+            Arc::from(stored_only),
+        ),
     ];
-    for (name, template) in templates {
-        for enhanced in [false, true] {
+    let chosen = |list: &str, key: &str| list.split(',').any(|k| k.trim() == key);
+    let mut singles = Vec::new();
+    for (key, name, template) in templates {
+        if !chosen(&args.messages, key) {
+            continue;
+        }
+        for (mode, enhanced) in [("original", false), ("enhanced", true)] {
+            if !chosen(&args.modes, mode) {
+                continue;
+            }
             for &n in &connections {
                 let before = rt.block_on(counters(server.addr))?;
                 let cpu = cpu_seconds(pid);
+                let written = written_bytes(pid);
                 let started = Instant::now();
-                let (latencies, errors) = rt.block_on(phase(
+                let Phase {
+                    latencies,
+                    errors,
+                    request,
+                    reply,
+                } = phase(
                     mllp,
                     n,
                     Duration::from_secs(args.seconds),
                     template.clone(),
                     enhanced,
                     next.clone(),
-                ))?;
+                )?;
                 let secs = started.elapsed().as_secs_f64();
                 let after = rt.block_on(counters(server.addr))?;
                 let acked = latencies.len() as f64;
@@ -161,11 +210,12 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
                     "(in the ack)".into()
                 };
                 let cpu_per = (cpu_seconds(pid) - cpu) / acked.max(1.0) * 1000.0;
+                let written_per = (written_bytes(pid) - written) as f64 / acked.max(1.0) / 1024.0;
                 let p = |q| {
                     rank(latencies.len(), q).map_or(0.0, |i| latencies[i].as_secs_f64() * 1000.0)
                 };
                 println!(
-                    "| {name} | {} | {n} | {:.0} | {:.2} | {:.2} | {errors} | {:.0} | {:.2} | {cpu_per:.2} | {mapped} |",
+                    "| {name} | {} | {n} | {:.0} | {:.2} | {:.2} | {errors} | {:.0} | {:.2} | {cpu_per:.2} | {written_per:.0} | {mapped} |",
                     if enhanced {
                         "enhanced (CA)"
                     } else {
@@ -174,16 +224,74 @@ fn run_inner(args: &MllpArgs) -> Result<(), String> {
                     acked / secs,
                     p(0.5),
                     p(0.99),
-                    (after.1 - before.1) as f64 / secs,
-                    (after.2 - before.2) as f64 / acked.max(1.0),
+                    (after.commits - before.commits) as f64 / secs,
+                    (after.syncs - before.syncs) as f64 / acked.max(1.0),
                 );
+                if n == 1 && !enhanced {
+                    singles.push(Single {
+                        name,
+                        rate: acked / secs,
+                        cpu: cpu_per / 1000.0,
+                        disk: (after.sync_wait - before.sync_wait) / acked.max(1.0),
+                        request,
+                        reply,
+                    });
+                }
             }
         }
     }
     let peak = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
     println!("\nserver peak RSS: {:.1} MB", peak as f64 / 1024.0);
     drop(server);
+    bounds(&singles, fsyncs)?;
     let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
+
+/// A single-connection phase in original mode, for its bound.
+struct Single {
+    name: &'static str,
+    /// Acknowledged messages per second.
+    rate: f64,
+    /// Server CPU seconds per message.
+    cpu: f64,
+    /// Seconds per message the server's syncs waited for the disk.
+    disk: f64,
+    /// Bytes of a message frame and of its reply.
+    request: usize,
+    reply: usize,
+}
+
+/// Prints, for each single-connection phase in original mode, the target's
+/// bound (min(fsync rate, 1 / CPU per message)) and the stop-and-wait bound:
+/// one message at a time cannot be faster than its CPU time plus the time
+/// its commit waited for the disk (the server's own figure for the phase)
+/// plus the network's round trip (measured now, with the server stopped).
+fn bounds(singles: &[Single], fsyncs: f64) -> Result<(), String> {
+    if singles.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\n| message (original, 1 connection) | msg/s | server CPU ms per msg | disk wait ms per msg | round trip wait ms | min(fsync, 1/CPU) msg/s | of it | stop-and-wait bound msg/s | of it |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let window = Duration::from_secs(2);
+    for s in singles {
+        let net = wait::round_trip_wait(s.request, s.reply, window)
+            .map_err(|e| format!("round trip probe: {e}"))?;
+        let target = fsyncs.min(1.0 / s.cpu.max(1e-9));
+        let serial = 1.0 / (s.cpu + s.disk + net).max(1e-9);
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {target:.0} | {:.1} % | {serial:.0} | {:.1} % |",
+            s.name,
+            s.rate,
+            s.cpu * 1000.0,
+            s.disk * 1000.0,
+            net * 1000.0,
+            100.0 * s.rate / target,
+            100.0 * s.rate / serial,
+        );
+    }
     Ok(())
 }
 
@@ -227,61 +335,92 @@ fn parse_and_map(name: &str, template: &str) {
 }
 
 /// `n` connections sending stop-and-wait for `length`: every ACK's latency,
-/// and how many answers were not AA/CA.
-async fn phase(
+/// and how many answers were not AA/CA. Each connection is a thread with a
+/// blocking socket, so that the sender adds as little as it can to each round
+/// trip: its message is made before the clock starts.
+fn phase(
     addr: SocketAddr,
     n: usize,
     length: Duration,
     template: Arc<str>,
     enhanced: bool,
     next: Arc<AtomicU64>,
-) -> Result<(Vec<Duration>, u64), String> {
+) -> Result<Phase, String> {
     let end = Instant::now() + length;
-    let mut tasks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (next, template) = (next.clone(), template.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            stream.set_nodelay(true).map_err(|e| e.to_string())?;
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            let mut buffer = Vec::with_capacity(4096);
-            let mut chunk = [0u8; 4096];
-            while Instant::now() < end {
-                let id = next.fetch_add(1, Ordering::Relaxed);
-                let text = message(&template, id, enhanced);
-                let mut frame = Vec::with_capacity(text.len() + 3);
-                frame.push(0x0b);
-                frame.extend_from_slice(text.as_bytes());
-                frame.extend_from_slice(&[0x1c, b'\r']);
-                let sent = Instant::now();
-                stream.write_all(&frame).await.map_err(|e| e.to_string())?;
-                buffer.clear();
-                while !buffer.ends_with(&[0x1c, b'\r']) {
-                    let got = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-                    if got == 0 {
-                        return Err("the server closed the connection".to_string());
-                    }
-                    buffer.extend_from_slice(&chunk[..got]);
-                }
-                latencies.push(sent.elapsed());
-                let reply = String::from_utf8_lossy(&buffer);
-                if !reply.contains("MSA|AA|") && !reply.contains("MSA|CA|") {
-                    errors += 1;
-                }
+    let senders: Vec<_> = (0..n)
+        .map(|_| {
+            let (next, template) = (next.clone(), template.clone());
+            std::thread::spawn(move || send(addr, end, &template, enhanced, &next))
+        })
+        .collect();
+    let mut all = Phase::default();
+    for sender in senders {
+        let one = sender
+            .join()
+            .map_err(|_| "a sender panicked".to_string())??;
+        all.latencies.extend(one.latencies);
+        all.errors += one.errors;
+        all.request = all.request.max(one.request);
+        all.reply = all.reply.max(one.reply);
+    }
+    all.latencies.sort_unstable();
+    Ok(all)
+}
+
+/// What the senders of a phase saw.
+#[derive(Default)]
+struct Phase {
+    /// Every acknowledgement's latency, sorted.
+    latencies: Vec<Duration>,
+    /// Answers that were not AA or CA.
+    errors: u64,
+    /// The bytes of a message frame and of its reply (the largest seen).
+    request: usize,
+    reply: usize,
+}
+
+/// One connection's loop until `end`.
+fn send(
+    addr: SocketAddr,
+    end: Instant,
+    template: &str,
+    enhanced: bool,
+    next: &AtomicU64,
+) -> Result<Phase, String> {
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut seen = Phase::default();
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let mut frame = Vec::with_capacity(template.len() + 64);
+    while Instant::now() < end {
+        let text = message(template, next.fetch_add(1, Ordering::Relaxed), enhanced);
+        frame.clear();
+        frame.push(0x0b);
+        frame.extend_from_slice(text.as_bytes());
+        frame.extend_from_slice(&[0x1c, b'\r']);
+        let sent = Instant::now();
+        stream.write_all(&frame).map_err(|e| e.to_string())?;
+        buffer.clear();
+        while !buffer.ends_with(&[0x1c, b'\r']) {
+            let got = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+            if got == 0 {
+                return Err("the server closed the connection".to_string());
             }
-            Ok::<_, String>((latencies, errors))
-        }));
+            buffer.extend_from_slice(&chunk[..got]);
+        }
+        seen.latencies.push(sent.elapsed());
+        seen.request = seen.request.max(frame.len());
+        seen.reply = seen.reply.max(buffer.len());
+        if !contains(&buffer, b"MSA|AA|") && !contains(&buffer, b"MSA|CA|") {
+            seen.errors += 1;
+        }
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.map_err(|e| e.to_string())??;
-        all.extend(l);
-        errors += e;
-    }
-    all.sort_unstable();
-    Ok((all, errors))
+    Ok(seen)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Waits until no message is left `received` (mapped or failed): the

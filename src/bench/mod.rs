@@ -11,6 +11,7 @@ pub mod ingest;
 mod load;
 pub mod mllp;
 pub mod search;
+mod wait;
 
 use crate::client::Client;
 use axum::http::Method;

@@ -371,6 +371,9 @@ pub struct Stats {
     pub commits: u64,
     /// File syncs the backend asked of the OS, all files.
     pub syncs: u64,
+    /// Microseconds those syncs waited for the disk (their wall time less the
+    /// CPU time of their thread).
+    pub sync_wait_micros: u64,
 }
 
 /// What every backend implements.

@@ -171,6 +171,15 @@ impl Server {
 
     /// A counter of `/metrics`.
     pub fn metric(&self, name: &str) -> u64 {
+        self.counter(name)
+    }
+
+    /// A `/metrics` counter that counts seconds.
+    pub fn seconds(&self, name: &str) -> f64 {
+        self.counter(name)
+    }
+
+    fn counter<T: std::str::FromStr>(&self, name: &str) -> T {
         let text = self.get("/metrics").text();
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))

@@ -191,12 +191,21 @@ fn every_acknowledged_message_was_committed_and_synced_first() {
     let s = mllp_server(&[]);
     let commits = s.metric("hemolink_store_commits_total");
     let syncs = s.metric("hemolink_store_syncs_total");
+    let waited = s.seconds("hemolink_store_sync_wait_seconds_total");
     let mut c = Client::connect(s.mllp.as_ref().unwrap());
+    let started = std::time::Instant::now();
     for i in 0..20 {
         assert_eq!(field(&c.exchange(&a04(&format!("S{i}"))), "MSA", 1), "AA");
     }
+    let elapsed = started.elapsed().as_secs_f64();
     let commits = s.metric("hemolink_store_commits_total") - commits;
     let syncs = s.metric("hemolink_store_syncs_total") - syncs;
+    // The disk's share of those syncs is a part of the time they took.
+    let waited = s.seconds("hemolink_store_sync_wait_seconds_total") - waited;
+    assert!(
+        (0.0..=elapsed).contains(&waited),
+        "the syncs of {elapsed:.3} s of exchanges waited {waited:.6} s"
+    );
     // One connection waits for each answer, so each message is its own commit.
     assert!(commits >= 20, "{commits} commits for 20 messages");
     // (A commit that changed nothing, such as an empty purge, syncs nothing.)

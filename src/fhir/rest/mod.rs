@@ -106,8 +106,14 @@ async fn metrics(State(state): State<Shared>) -> Response {
          hemolink_store_commits_total {}\n\
          # HELP hemolink_store_syncs_total File syncs (fsync/fdatasync) the store asked of the OS.\n\
          # TYPE hemolink_store_syncs_total counter\n\
-         hemolink_store_syncs_total {}\n",
-        s.units, s.commits, s.syncs
+         hemolink_store_syncs_total {}\n\
+         # HELP hemolink_store_sync_wait_seconds_total Time those syncs waited for the disk (wall time less the CPU time of their thread).\n\
+         # TYPE hemolink_store_sync_wait_seconds_total counter\n\
+         hemolink_store_sync_wait_seconds_total {:.6}\n",
+        s.units,
+        s.commits,
+        s.syncs,
+        s.sync_wait_micros as f64 / 1e6
     );
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }

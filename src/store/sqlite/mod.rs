@@ -481,6 +481,7 @@ impl Backend for SqliteStore {
             units: self.counters.units.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
             syncs: vfs::sync_counts().total(),
+            sync_wait_micros: u64::try_from(vfs::sync_wait().as_micros()).unwrap_or(u64::MAX),
         }
     }
 

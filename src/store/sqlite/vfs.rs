@@ -20,6 +20,10 @@
 //! inside `xDelete`; those are not separate `xSync` calls and are not counted
 //! separately.
 //!
+//! It also adds up how long those calls kept their thread waiting: each
+//! call's wall time less the CPU time its thread spent in it, which is the
+//! disk's share of a commit (see [`sync_wait`]).
+//!
 //! Layout of an open file: SQLite allocates `szOsFile` bytes per file, which
 //! we set to our [`CountingFile`] header plus the default VFS's own
 //! `szOsFile`. The header starts with the `sqlite3_file` (`pMethods`) that
@@ -56,6 +60,8 @@ static DATABASE_SYNCS: AtomicU64 = AtomicU64::new(0);
 static WAL_SYNCS: AtomicU64 = AtomicU64::new(0);
 static JOURNAL_SYNCS: AtomicU64 = AtomicU64::new(0);
 static OTHER_SYNCS: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds `xSync` calls waited (wall time less their thread's CPU time).
+static SYNC_WAIT_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// How many times SQLite asked the OS to make a file durable, by kind of file,
 /// since the process started.
@@ -92,6 +98,28 @@ pub fn sync_counts() -> SyncCounts {
         journal: JOURNAL_SYNCS.load(Ordering::Relaxed),
         other: OTHER_SYNCS.load(Ordering::Relaxed),
     }
+}
+
+/// How long the syncs so far kept their threads waiting, all files: the
+/// time the disk took, not counting the CPU the kernel spent on them.
+#[must_use]
+pub fn sync_wait() -> std::time::Duration {
+    std::time::Duration::from_nanos(SYNC_WAIT_NANOS.load(Ordering::Relaxed))
+}
+
+/// The CPU time of the calling thread.
+fn thread_cpu() -> std::time::Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill; the clock id is
+    // one Linux has had since 2.6.12.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    std::time::Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Why registration failed; kept (it is `Copy`) so that every later call of
@@ -463,13 +491,22 @@ unsafe extern "C" fn file_truncate(
     forward_file!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
 }
 
-/// The one method that does more than forward: it counts.
+/// The one method that does more than forward: it counts, and times the wait.
 unsafe extern "C" fn file_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     // SAFETY: `file` was opened by `vfs_open`, which set `syncs` to point at
     // one of the static counters.
     let counter = unsafe { &*(*file.cast::<CountingFile>()).syncs };
     counter.fetch_add(1, Ordering::Relaxed);
-    forward_file!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags)
+    let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
+    let rc = forward_file!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags);
+    let waited = wall
+        .elapsed()
+        .saturating_sub(thread_cpu().saturating_sub(cpu));
+    SYNC_WAIT_NANOS.fetch_add(
+        u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    rc
 }
 
 unsafe extern "C" fn file_file_size(
