@@ -28,6 +28,10 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Register and remove the authorization server's client applications and
+    /// users (in --data-dir; a server running there sees the changes).
+    #[command(subcommand)]
+    Auth(crate::auth::admin::AuthCommand),
     /// Measure create, read and update throughput, latency, fsyncs and memory of a server
     /// started for the purpose (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
@@ -152,6 +156,8 @@ pub fn run(cli: Cli) -> ExitCode {
             init_logging(&config.log_level);
             reindex(&config)
         }),
+        Command::Auth(command) => resolve(cli.config.as_ref(), cli.options)
+            .and_then(|(config, _)| crate::auth::admin::run(command, &config.data_dir)),
         Command::Config(ConfigCommand::Show) => {
             resolve(cli.config.as_ref(), cli.options).map(|(config, _)| {
                 print!("{}", config.show());

@@ -190,3 +190,136 @@ fn start_up_says_where_it_listens_and_keeps_data() {
     assert_eq!(s.get("/ready").status, 200);
     assert_eq!(s.get("/health").status, 200);
 }
+
+/// `hemolink auth` with a password on standard input.
+fn auth(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hemolink"))
+        .args(["auth"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("HEMOLINK_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hemolink auth");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn auth_administration_registers_lists_and_removes_clients_and_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ok, out, err) = auth(
+        d,
+        &[
+            "add-client",
+            "--id",
+            "lab",
+            "--name",
+            "Lab portal",
+            "--type",
+            "confidential-symmetric",
+            "--redirect-uri",
+            "https://lab.example/cb",
+            "--scopes",
+            "openid fhirUser user/Observation.read",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("the secret is shown once");
+    assert!(out.contains("client_id: lab"));
+    let (ok, _, err) = auth(
+        d,
+        &[
+            "add-user",
+            "--username",
+            "ana",
+            "--role",
+            "patient",
+            "--fhir-user",
+            "Patient/D100234",
+        ],
+        "donor password 1\n",
+    );
+    assert!(ok, "{err}");
+    let (ok, list, _) = auth(d, &["list"], "");
+    assert!(ok);
+    assert!(
+        list.contains("lab  \"Lab portal\"  confidential-symmetric"),
+        "{list}"
+    );
+    assert!(
+        list.contains("openid fhirUser user/Observation.rs"),
+        "v1 scopes are kept as v2: {list}"
+    );
+    assert!(list.contains("ana  patient  Patient/D100234"), "{list}");
+    assert!(!list.contains(secret) && !list.contains("donor password"));
+    let registry = std::fs::read(d.join("auth.db")).unwrap();
+    for plain in [secret.as_bytes(), b"donor password 1"] {
+        assert!(
+            !registry.windows(plain.len()).any(|w| w == plain),
+            "a secret is stored in clear"
+        );
+    }
+
+    for (args, stdin, why) in [
+        (
+            vec!["add-user", "--username", "bo", "--role", "admin"],
+            "",
+            "standard input",
+        ),
+        (
+            vec!["add-user", "--username", "bo", "--role", "patient"],
+            "long enough pw\n",
+            "--fhir-user Patient",
+        ),
+        (
+            vec![
+                "add-client",
+                "--name",
+                "x",
+                "--type",
+                "public",
+                "--redirect-uri",
+                "https://x.example/cb",
+                "--scopes",
+                "patient/Unicorn.rs",
+            ],
+            "",
+            "not an R4 resource type",
+        ),
+        (vec!["remove-client", "nobody"], "", "no client 'nobody'"),
+    ] {
+        let (ok, _, err) = auth(d, &args, stdin);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let (_, list, _) = auth(d, &["list"], "");
+    assert_eq!(
+        list.lines().count(),
+        4,
+        "nothing refused was stored:\n{list}"
+    );
+
+    assert!(auth(d, &["remove-client", "lab"], "").0);
+    assert!(auth(d, &["remove-user", "ana"], "").0);
+    let (_, list, _) = auth(d, &["list"], "");
+    assert_eq!(list, "clients:\nusers:\n");
+}

@@ -9,6 +9,7 @@ mod capability;
 pub mod format;
 mod history;
 mod instance;
+pub(crate) use instance::is_valid_id;
 mod patch;
 pub mod request;
 mod response;

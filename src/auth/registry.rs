@@ -1,0 +1,466 @@
+//! The registry of the authorization server: its client applications and its
+//! users, kept in `auth.db` in the data directory (a SQLite file of its own,
+//! so that `hemolink auth …` can change it while a server runs on the same
+//! directory). Client secrets and passwords are stored as argon2id hashes
+//! only; a client secret is made here and shown once.
+
+use super::scope::Scope;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+
+/// The file in the data directory.
+pub const FILE: &str = "auth.db";
+
+/// The longest password or secret accepted (hashing a 10 MB one would be a
+/// way to burn the server's CPU).
+pub const MAX_SECRET: usize = 1024;
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientKind {
+    /// No secret (a browser or native app; PKCE only).
+    Public,
+    /// A shared secret (`client_secret_basic` or `client_secret_post`).
+    ConfidentialSymmetric,
+    /// A signed assertion (`private_key_jwt`) checked against its keys.
+    ConfidentialAsymmetric,
+}
+
+impl ClientKind {
+    /// The name used on the command line and in the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Public => "public",
+            ClientKind::ConfidentialSymmetric => "confidential-symmetric",
+            ClientKind::ConfidentialAsymmetric => "confidential-asymmetric",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ClientKind> {
+        [
+            ClientKind::Public,
+            ClientKind::ConfidentialSymmetric,
+            ClientKind::ConfidentialAsymmetric,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Admin,
+    Practitioner,
+    Patient,
+}
+
+impl Role {
+    /// The name used on the command line and in the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Practitioner => "practitioner",
+            Role::Patient => "patient",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        [Role::Admin, Role::Practitioner, Role::Patient]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A registered client application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    /// The scopes it may be granted, in their v2 form.
+    pub scopes: Vec<String>,
+    /// Where its public keys are (asymmetric clients), or the keys themselves.
+    pub jwks_url: Option<String>,
+    pub jwks: Option<String>,
+}
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    pub role: Role,
+    /// `Patient/123`, `Practitioner/abc`, … (the `fhirUser` claim).
+    pub fhir_user: Option<String>,
+}
+
+/// The registry file, open.
+pub struct Registry {
+    conn: Connection,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry of the data directory `dir`.
+    pub fn open(dir: &Path) -> Result<Registry, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(FILE);
+        let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 10000;
+             CREATE TABLE IF NOT EXISTS client (
+                 id            TEXT PRIMARY KEY,
+                 name          TEXT NOT NULL,
+                 kind          TEXT NOT NULL,
+                 secret_hash   TEXT,
+                 redirect_uris TEXT NOT NULL,  -- one per line
+                 scopes        TEXT NOT NULL,  -- space-separated
+                 jwks_url      TEXT,
+                 jwks          TEXT,
+                 created       INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS user (
+                 username      TEXT PRIMARY KEY,
+                 password_hash TEXT NOT NULL,
+                 role          TEXT NOT NULL,
+                 fhir_user     TEXT,
+                 created       INTEGER NOT NULL
+             );",
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Registry { conn })
+    }
+
+    /// Registers a client after checking it; gives the secret of a
+    /// confidential symmetric client, which is stored only as a hash.
+    pub fn add_client(&self, client: &Client) -> Result<Option<String>, String> {
+        check_client(client)?;
+        let secret = (client.kind == ClientKind::ConfidentialSymmetric).then(new_secret);
+        let hash = secret.as_deref().map(hash).transpose()?;
+        let added = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO client
+                 (id, name, kind, secret_hash, redirect_uris, scopes, jwks_url, jwks, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    client.id,
+                    client.name,
+                    client.kind.as_str(),
+                    hash,
+                    client.redirect_uris.join("\n"),
+                    client.scopes.join(" "),
+                    client.jwks_url,
+                    client.jwks,
+                    crate::fhir::instant::now_micros(),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        if added == 0 {
+            return Err(format!("a client '{}' exists already", client.id));
+        }
+        Ok(secret)
+    }
+
+    /// Registers a user with a password (stored as a hash).
+    pub fn add_user(&self, user: &User, password: &str) -> Result<(), String> {
+        check_user(user)?;
+        if password.chars().count() < 8 || password.len() > MAX_SECRET {
+            return Err(format!(
+                "a password has 8 characters at least and {MAX_SECRET} bytes at most"
+            ));
+        }
+        let added = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO user (username, password_hash, role, fhir_user, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    user.username,
+                    hash(password)?,
+                    user.role.as_str(),
+                    user.fhir_user,
+                    crate::fhir::instant::now_micros(),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        if added == 0 {
+            return Err(format!("a user '{}' exists already", user.username));
+        }
+        Ok(())
+    }
+
+    /// Every client, by id.
+    pub fn clients(&self) -> Result<Vec<Client>, String> {
+        self.select(
+            "SELECT id, name, kind, redirect_uris, scopes, jwks_url, jwks FROM client ORDER BY id",
+            |r| {
+                let (id, kind): (String, String) = (r.get(0)?, r.get(2)?);
+                let Some(kind) = ClientKind::parse(&kind) else {
+                    return Ok(Err(format!("client '{id}' has an unknown kind '{kind}'")));
+                };
+                Ok(Ok(Client {
+                    id,
+                    name: r.get(1)?,
+                    kind,
+                    redirect_uris: r.get::<_, String>(3)?.lines().map(str::to_string).collect(),
+                    scopes: r
+                        .get::<_, String>(4)?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                    jwks_url: r.get(5)?,
+                    jwks: r.get(6)?,
+                }))
+            },
+        )
+    }
+
+    /// Every user, by username.
+    pub fn users(&self) -> Result<Vec<User>, String> {
+        self.select(
+            "SELECT username, role, fhir_user FROM user ORDER BY username",
+            |r| {
+                let (username, role): (String, String) = (r.get(0)?, r.get(1)?);
+                let Some(role) = Role::parse(&role) else {
+                    return Ok(Err(format!(
+                        "user '{username}' has an unknown role '{role}'"
+                    )));
+                };
+                Ok(Ok(User {
+                    username,
+                    role,
+                    fhir_user: r.get(2)?,
+                }))
+            },
+        )
+    }
+
+    /// The rows of a query, each made into a `T` (or refused) by `make`.
+    fn select<T>(
+        &self,
+        sql: &str,
+        make: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Result<T, String>>,
+    ) -> Result<Vec<T>, String> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], make).map_err(|e| e.to_string())?;
+        rows.map(|row| row.map_err(|e| e.to_string())?).collect()
+    }
+
+    /// Whether `secret` is the secret of client `id`.
+    pub fn client_secret_matches(&self, id: &str, secret: &str) -> Result<bool, String> {
+        self.matches("SELECT secret_hash FROM client WHERE id = ?1", id, secret)
+    }
+
+    /// Whether `password` is the password of user `username`.
+    pub fn password_matches(&self, username: &str, password: &str) -> Result<bool, String> {
+        self.matches(
+            "SELECT password_hash FROM user WHERE username = ?1",
+            username,
+            password,
+        )
+    }
+
+    fn matches(&self, sql: &str, key: &str, secret: &str) -> Result<bool, String> {
+        if secret.len() > MAX_SECRET {
+            return Ok(false);
+        }
+        let stored: Option<Option<String>> = self
+            .conn
+            .query_row(sql, params![key], |r| r.get(0))
+            .optional()
+            .map_err(|e| e.to_string())?;
+        let Some(Some(stored)) = stored else {
+            return Ok(false);
+        };
+        let parsed = PasswordHash::new(&stored).map_err(|e| e.to_string())?;
+        Ok(argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok())
+    }
+
+    /// Removes a client; whether there was one.
+    pub fn remove_client(&self, id: &str) -> Result<bool, String> {
+        self.conn
+            .execute("DELETE FROM client WHERE id = ?1", params![id])
+            .map(|n| n > 0)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes a user; whether there was one.
+    pub fn remove_user(&self, username: &str) -> Result<bool, String> {
+        self.conn
+            .execute("DELETE FROM user WHERE username = ?1", params![username])
+            .map(|n| n > 0)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// 32 random bytes, base64url: a client secret or a client id.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random source");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The argon2id hash of a secret, in the PHC string format.
+fn hash(secret: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn check_client(c: &Client) -> Result<(), String> {
+    if !name_ok(&c.id, 128) {
+        return Err(format!(
+            "client id '{}': 1 to 128 letters, digits and . _ - ~",
+            c.id
+        ));
+    }
+    if c.name.trim().is_empty() {
+        return Err("a client needs a name (shown on the consent page)".into());
+    }
+    for uri in &c.redirect_uris {
+        check_redirect(uri)?;
+    }
+    if c.kind != ClientKind::ConfidentialAsymmetric && c.redirect_uris.is_empty() {
+        return Err(format!(
+            "a {} client signs users in, so it needs a redirect URI",
+            c.kind.as_str()
+        ));
+    }
+    for scope in &c.scopes {
+        Scope::parse(scope)?;
+    }
+    if c.scopes.is_empty() {
+        return Err("a client needs the scopes it may be granted".into());
+    }
+    match (c.kind, &c.jwks_url, &c.jwks) {
+        (ClientKind::ConfidentialAsymmetric, None, None) => {
+            Err("an asymmetric client needs its keys: a JWKS URL or a JWKS file".into())
+        }
+        (ClientKind::ConfidentialAsymmetric, Some(_), Some(_)) => {
+            Err("give a JWKS URL or a JWKS file, not both".into())
+        }
+        (ClientKind::ConfidentialAsymmetric, url, jwks) => {
+            if let Some(url) = url {
+                check_https(url, "the JWKS URL")?;
+            }
+            if let Some(jwks) = jwks {
+                check_jwks(jwks)?;
+            }
+            Ok(())
+        }
+        (_, None, None) => Ok(()),
+        _ => Err("only an asymmetric client has keys".into()),
+    }
+}
+
+fn check_user(u: &User) -> Result<(), String> {
+    if !name_ok(&u.username, 64) {
+        return Err(format!(
+            "username '{}': 1 to 64 letters, digits and . _ - ~",
+            u.username
+        ));
+    }
+    match (&u.fhir_user, u.role) {
+        (None, Role::Patient) => Err("a patient user needs --fhir-user Patient/<id>".into()),
+        (Some(r), Role::Patient) if !r.starts_with("Patient/") => {
+            Err("a patient user's --fhir-user is a Patient".into())
+        }
+        (Some(r), _) => {
+            let ok = r.split_once('/').is_some_and(|(t, id)| {
+                [
+                    "Patient",
+                    "Practitioner",
+                    "PractitionerRole",
+                    "RelatedPerson",
+                    "Person",
+                ]
+                .contains(&t)
+                    && crate::fhir::rest::is_valid_id(id)
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "--fhir-user '{r}': Patient, Practitioner, PractitionerRole, RelatedPerson or Person, then /id"
+                ))
+            }
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+fn name_ok(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-~".contains(&b))
+}
+
+/// A redirect URI: absolute, https (or http to a loopback address, as native
+/// apps use), no fragment (RFC 6749 §3.1.2).
+fn check_redirect(uri: &str) -> Result<(), String> {
+    let loopback = ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+        .iter()
+        .any(|p| {
+            uri.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+    if !loopback {
+        check_https(uri, "a redirect URI")?;
+    }
+    if uri.contains('#') {
+        return Err(format!("redirect URI '{uri}' has a fragment"));
+    }
+    Ok(())
+}
+
+fn check_https(uri: &str, what: &str) -> Result<(), String> {
+    let host = uri
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(h) if !h.is_empty() && !uri.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!(
+            "{what} '{uri}' must be an absolute https URL (http only to 127.0.0.1, [::1] or localhost)"
+        )),
+    }
+}
+
+/// A JWKS with at least one RSA or P-384 public key, and no private part.
+fn check_jwks(text: &str) -> Result<(), String> {
+    let jwks: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the JWKS is not JSON: {e}"))?;
+    let keys = jwks["keys"]
+        .as_array()
+        .filter(|k| !k.is_empty())
+        .ok_or("the JWKS has no 'keys'")?;
+    for key in keys {
+        let has = |k: &str| key[k].as_str().is_some_and(|v| !v.is_empty());
+        let usable = match key["kty"].as_str() {
+            Some("RSA") => has("n") && has("e"),
+            Some("EC") => key["crv"] == "P-384" && has("x") && has("y"),
+            _ => false,
+        };
+        if !usable {
+            return Err("each JWKS key is RSA (n, e) or EC P-384 (x, y)".into());
+        }
+        if has("d") {
+            return Err("the JWKS holds a private key: register the public keys only".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
