@@ -4,8 +4,10 @@
 //! read from standard input, so that it stays out of the shell's history and
 //! the process list.
 
+use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, MAX_SECRET, Registry, Role, User, new_secret};
 use super::scope::Scope;
+use crate::fhir::instant::format_instant;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -46,8 +48,11 @@ pub enum AuthCommand {
         #[arg(long)]
         fhir_user: Option<String>,
     },
-    /// List the clients and users (never their secrets).
+    /// List the clients, users and signing keys (never a secret).
     List,
+    /// Make a new signing key; the old ones stop signing and stay in the
+    /// published JWKS until the tokens they signed have expired.
+    RotateKey,
     /// Remove a client.
     RemoveClient { id: String },
     /// Remove a user.
@@ -130,6 +135,31 @@ pub fn run(command: AuthCommand, data_dir: &Path) -> Result<(), String> {
                     u.fhir_user.map(|f| format!("  {f}")).unwrap_or_default()
                 );
             }
+            println!("signing keys:");
+            for k in registry.keys()? {
+                let state = match k.retired {
+                    None => "signing".to_string(),
+                    Some(t) => format!(
+                        "retired {}, published until {}",
+                        format_instant(t),
+                        format_instant(t + TOKEN_LIFETIME_MAX * 1_000_000)
+                    ),
+                };
+                println!(
+                    "  {}  ES384  made {}  {state}",
+                    k.kid,
+                    format_instant(k.created)
+                );
+            }
+            Ok(())
+        }
+        AuthCommand::RotateKey => {
+            let (key, retired) = registry.rotate_key()?;
+            println!("signing key: {}", key.kid);
+            println!(
+                "{retired} retired key(s) stay published for {} s, for the tokens they signed",
+                TOKEN_LIFETIME_MAX
+            );
             Ok(())
         }
         AuthCommand::RemoveClient { id } => {

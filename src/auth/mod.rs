@@ -1,12 +1,13 @@
 //! The gate every FHIR interaction passes through before it touches the store,
 //! and the parts of the SMART on FHIR authorization server built so far: the
-//! registry of clients and users with its command line ([`admin`],
-//! [`registry`]) and SMART scopes ([`scope`]). Authorization plugs into the
+//! registry of clients, users and signing keys with its command line
+//! ([`admin`], [`registry`], [`keys`]) and SMART scopes ([`scope`]). Authorization plugs into the
 //! gate as a [`Policy`]; until it does, the server runs with
 //! [`Policy::AllowAll`], which is why a non-loopback listen address needs
 //! `--insecure`.
 
 pub mod admin;
+pub mod keys;
 pub mod registry;
 pub mod scope;
 

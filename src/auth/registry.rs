@@ -1,8 +1,9 @@
 //! The registry of the authorization server: its client applications and its
 //! users, kept in `auth.db` in the data directory (a SQLite file of its own,
 //! so that `hemolink auth …` can change it while a server runs on the same
-//! directory). Client secrets and passwords are stored as argon2id hashes
-//! only; a client secret is made here and shown once.
+//! directory; its owner alone may read it). Client secrets and passwords are
+//! stored as argon2id hashes only; a client secret is made here and shown
+//! once. The signing keys live here too (see [`super::keys`]).
 
 use super::scope::Scope;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -99,7 +100,7 @@ pub struct User {
 
 /// The registry file, open.
 pub struct Registry {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 impl Registry {
@@ -129,9 +130,20 @@ impl Registry {
                  role          TEXT NOT NULL,
                  fhir_user     TEXT,
                  created       INTEGER NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS signing_key (
+                 kid        TEXT PRIMARY KEY,
+                 pkcs8      BLOB NOT NULL,     -- the private key
+                 public_jwk TEXT NOT NULL,
+                 created    INTEGER NOT NULL,
+                 retired    INTEGER            -- when a newer key took over
              );",
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        // It holds private keys: its owner alone may read it (SQLite gives
+        // its WAL and shared-memory files the same mode).
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Registry { conn })
     }
 

@@ -314,12 +314,48 @@ fn auth_administration_registers_lists_and_removes_clients_and_users() {
     let (_, list, _) = auth(d, &["list"], "");
     assert_eq!(
         list.lines().count(),
-        4,
+        5,
         "nothing refused was stored:\n{list}"
     );
 
     assert!(auth(d, &["remove-client", "lab"], "").0);
     assert!(auth(d, &["remove-user", "ana"], "").0);
     let (_, list, _) = auth(d, &["list"], "");
-    assert_eq!(list, "clients:\nusers:\n");
+    assert_eq!(list, "clients:\nusers:\nsigning keys:\n");
+}
+
+#[test]
+fn auth_rotate_key_keeps_the_old_key_published_and_the_registry_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let kid = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("signing key: "))
+            .unwrap()
+            .to_string()
+    };
+    let (ok, first, err) = auth(d, &["rotate-key"], "");
+    assert!(ok, "{err}");
+    assert!(first.contains("0 retired key(s)"), "{first}");
+    let (ok, second, _) = auth(d, &["rotate-key"], "");
+    assert!(ok);
+    assert!(
+        second.contains("1 retired key(s) stay published for 3600 s"),
+        "{second}"
+    );
+    let (_, list, _) = auth(d, &["list"], "");
+    let new = format!("  {}  ES384  made ", kid(&second));
+    let old = format!("  {}  ES384  made ", kid(&first));
+    assert!(
+        list.contains(&new) && list.contains("  signing\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains(&old) && list.contains("published until"),
+        "{list}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.join("auth.db")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the registry holds private keys");
 }
