@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Address and port to serve FHIR on [default: 127.0.0.1:8080]. A non-loopback
-    /// address needs --insecure until authorization exists.
+    /// address needs --auth smart or --insecure.
     #[arg(long, global = true, env = "HEMOLINK_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
     /// Directory of the embedded store [default: ./hemolink-data].
@@ -32,6 +32,11 @@ pub struct Options {
     /// Allow a non-loopback listen address without authorization.
     #[arg(long, global = true, env = "HEMOLINK_INSECURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<bool>,
+    /// Authorization: `off`, or `smart` (the built-in SMART on FHIR
+    /// authorization server; every FHIR interaction then needs an access
+    /// token) [default: off].
+    #[arg(long, global = true, env = "HEMOLINK_AUTH", value_name = "MODE")]
+    pub auth: Option<String>,
     /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
     #[arg(
         long,
@@ -216,6 +221,7 @@ impl Options {
             tls_cert: self.tls_cert.or(other.tls_cert),
             tls_key: self.tls_key.or(other.tls_key),
             insecure: self.insecure.or(other.insecure),
+            auth: self.auth.or(other.auth),
             max_body_size: self.max_body_size.or(other.max_body_size),
             max_bundle_size: self.max_bundle_size.or(other.max_bundle_size),
             default_count: self.default_count.or(other.default_count),
@@ -262,6 +268,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
     pub insecure: bool,
+    /// Whether the SMART on FHIR authorization server guards the API.
+    pub auth: AuthMode,
     pub max_body_size: usize,
     pub max_bundle_size: usize,
     pub default_count: usize,
@@ -279,6 +287,16 @@ pub struct Config {
     /// Outbound MLLP delivery.
     pub outbound: Outbound,
     pub hl7_retention_days: u32,
+}
+
+/// How requests are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No authorization: loopback addresses only, unless `--insecure`.
+    Off,
+    /// The built-in SMART on FHIR authorization server.
+    Smart,
 }
 
 /// The MLLP listener's settings.
@@ -469,6 +487,11 @@ impl Config {
             tls_cert: o.tls_cert,
             tls_key: o.tls_key,
             insecure: o.insecure.unwrap_or(false),
+            auth: match o.auth.as_deref() {
+                None | Some("off") => AuthMode::Off,
+                Some("smart") => AuthMode::Smart,
+                Some(other) => return Err(format!("auth: '{other}' is not off or smart")),
+            },
             max_body_size,
             max_bundle_size,
             default_count,

@@ -1,15 +1,18 @@
-//! The gate every FHIR interaction passes through before it touches the store,
-//! and the parts of the SMART on FHIR authorization server built so far: the
-//! registry of clients, users and signing keys with its command line
-//! ([`admin`], [`registry`], [`keys`]) and SMART scopes ([`scope`]). Authorization plugs into the
-//! gate as a [`Policy`]; until it does, the server runs with
-//! [`Policy::AllowAll`], which is why a non-loopback listen address needs
-//! `--insecure`.
+//! Authorization: the gate every FHIR interaction passes through before it
+//! touches the store, and the SMART on FHIR authorization server as far as it
+//! is built: the registry of clients, users and signing keys with its command
+//! line ([`admin`], [`registry`], [`keys`]), SMART scopes ([`scope`]), what a
+//! token grants ([`grant`]) and the HTTP endpoints with the token check
+//! ([`server`]). Without `--auth smart` the gate's [`Policy`] is
+//! [`Policy::AllowAll`], which is why a non-loopback listen address then
+//! needs `--insecure`.
 
 pub mod admin;
+pub mod grant;
 pub mod keys;
 pub mod registry;
 pub mod scope;
+pub mod server;
 
 use crate::fhir::error::FhirError;
 
@@ -42,6 +45,9 @@ pub struct Access<'a> {
 pub enum Policy {
     /// Every interaction is allowed (no authorization configured).
     AllowAll,
+    /// SMART on FHIR: the request's access token ([`grant::GRANT`], set by the
+    /// token check) must allow the interaction; with no grant, nothing is.
+    Smart,
 }
 
 /// The gate: checks each access against the policy.
@@ -63,6 +69,51 @@ impl Gate {
                 tracing::trace!(?access, "allowed");
                 Ok(())
             }
+            Policy::Smart => {
+                if access.interaction == Interaction::Capabilities
+                    || grant::GRANT
+                        .try_with(|g| g.allows(&access))
+                        .unwrap_or(false)
+                {
+                    return Ok(());
+                }
+                Err(FhirError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "the access token's scopes do not allow {:?} on {}",
+                        access.interaction,
+                        access.resource_type.unwrap_or("every type")
+                    ),
+                ))
+            }
         }
+    }
+
+    /// Refuses a search that reaches beyond its own types (`_include`,
+    /// `_revinclude`, `_has`, chained parameters) unless the grant reads and
+    /// searches every type: those reaches are not yet checked type by type.
+    pub fn check_reach(&self, params: &[(String, String)]) -> Result<(), FhirError> {
+        if self.policy == Policy::AllowAll {
+            return Ok(());
+        }
+        let reaches = params.iter().any(|(name, _)| {
+            name.starts_with("_include")
+                || name.starts_with("_revinclude")
+                || name.starts_with("_has:")
+                || name.contains('.')
+        });
+        if !reaches
+            || grant::GRANT
+                .try_with(grant::Grant::reads_everything)
+                .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        Err(FhirError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "_include, _revinclude, _has and chained parameters need a scope that reads and searches every type (such as system/*.rs)",
+        ))
     }
 }

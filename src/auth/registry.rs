@@ -131,6 +131,12 @@ impl Registry {
                  fhir_user     TEXT,
                  created       INTEGER NOT NULL
              );
+             CREATE TABLE IF NOT EXISTS assertion_jti (
+                 client_id TEXT NOT NULL,
+                 jti       TEXT NOT NULL,
+                 exp       INTEGER NOT NULL,  -- seconds since the Unix epoch
+                 PRIMARY KEY (client_id, jti)
+             ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS signing_key (
                  kid        TEXT PRIMARY KEY,
                  pkcs8      BLOB NOT NULL,     -- the private key
@@ -293,6 +299,25 @@ impl Registry {
         Ok(argon2::Argon2::default()
             .verify_password(secret.as_bytes(), &parsed)
             .is_ok())
+    }
+
+    /// Records the `jti` of a client assertion that expires at `exp` (seconds);
+    /// false when the client used it before. Forgets the expired ones.
+    pub fn first_use(&self, client_id: &str, jti: &str, exp: i64) -> Result<bool, String> {
+        let now = crate::fhir::instant::now_micros() / 1_000_000;
+        self.conn
+            .execute(
+                "DELETE FROM assertion_jti WHERE exp < ?1",
+                params![now - 60],
+            )
+            .map_err(|e| e.to_string())?;
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO assertion_jti (client_id, jti, exp) VALUES (?1, ?2, ?3)",
+                params![client_id, jti, exp],
+            )
+            .map(|n| n == 1)
+            .map_err(|e| e.to_string())
     }
 
     /// Removes a client; whether there was one.

@@ -112,6 +112,39 @@ impl Scope {
         })
     }
 
+    /// Whether granting `self` already grants everything `other` asks for:
+    /// the same context, the same type or `*`, at least its permissions, and
+    /// no query constraint or the same one.
+    pub fn covers(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::Other(a), Scope::Other(b)) => a == b,
+            (
+                Scope::Clinical {
+                    context,
+                    resource_type,
+                    permissions: p,
+                    query,
+                },
+                Scope::Clinical {
+                    context: c2,
+                    resource_type: t2,
+                    permissions: q,
+                    query: query2,
+                },
+            ) => {
+                context == c2
+                    && (resource_type.is_none() || resource_type == t2)
+                    && (query.is_empty() || query == query2)
+                    && (!q.create || p.create)
+                    && (!q.read || p.read)
+                    && (!q.update || p.update)
+                    && (!q.delete || p.delete)
+                    && (!q.search || p.search)
+            }
+            _ => false,
+        }
+    }
+
     /// Parses a space-separated list of scopes.
     pub fn parse_list(text: &str) -> Result<Vec<Scope>, String> {
         text.split_ascii_whitespace().map(Scope::parse).collect()
@@ -239,6 +272,30 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn a_scope_covers_the_narrower_ones() {
+        let covers = |a: &str, b: &str| Scope::parse(a).unwrap().covers(&Scope::parse(b).unwrap());
+        assert!(covers("system/*.cruds", "system/Observation.rs"));
+        assert!(covers("system/Observation.rs", "system/Observation.r"));
+        assert!(covers(
+            "system/Observation.rs",
+            "system/Observation.rs?category=laboratory"
+        ));
+        assert!(!covers("system/Observation.r", "system/Observation.rs"));
+        assert!(!covers("system/Observation.rs", "system/Patient.rs"));
+        assert!(!covers("user/*.rs", "system/Observation.rs"));
+        assert!(!covers(
+            "system/Observation.rs?category=laboratory",
+            "system/Observation.rs"
+        ));
+        assert!(!covers(
+            "system/Observation.rs?category=laboratory",
+            "system/Observation.rs?category=vital-signs"
+        ));
+        assert!(covers("openid", "openid"));
+        assert!(!covers("openid", "fhirUser"));
     }
 
     #[test]

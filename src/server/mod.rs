@@ -6,8 +6,9 @@ pub mod admin;
 mod hl7;
 mod protocol_errors;
 
+use crate::auth::server::AuthServer;
 use crate::auth::{Gate, Policy};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::fhir::rest::{self, AppState};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -46,10 +47,11 @@ impl Running {
 
 /// Opens the store, binds the listener and starts serving in the background.
 pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, String> {
-    if !config.listen.ip().is_loopback() && !config.insecure {
+    if !config.listen.ip().is_loopback() && !config.insecure && config.auth == AuthMode::Off {
         return Err(format!(
             "refusing to serve {} without authorization: anyone who can reach it could read and change every \
-             resource. Listen on a loopback address, or pass --insecure (HEMOLINK_INSECURE=true) to do it anyway.",
+             resource. Listen on a loopback address, turn authorization on (--auth smart), or pass --insecure \
+             (HEMOLINK_INSECURE=true) to do it anyway.",
             config.listen
         ));
     }
@@ -64,7 +66,7 @@ pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, 
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     config.rebase(addr, !base_url_given);
     let state = state(backend, &config).await?;
-    if !config.listen.ip().is_loopback() {
+    if !config.listen.ip().is_loopback() && config.auth == AuthMode::Off {
         tracing::warn!("serving {addr} with no authorization (--insecure)");
     }
     let hl7 = match &config.mllp {
@@ -98,10 +100,21 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
     {
         tracing::info!("search index (re)built for {n} resources");
     }
+    let (auth, policy) = match config.auth {
+        AuthMode::Off => (None, Policy::AllowAll),
+        AuthMode::Smart => (
+            Some(Arc::new(AuthServer::open(
+                &config.data_dir,
+                &config.base_url,
+            )?)),
+            Policy::Smart,
+        ),
+    };
     Ok(Arc::new(AppState {
+        auth,
         store,
         config: config.clone(),
-        gate: Gate::new(Policy::AllowAll),
+        gate: Gate::new(policy),
         ready: AtomicBool::new(true),
         capability: std::sync::OnceLock::new(),
         engine: std::sync::OnceLock::new(),

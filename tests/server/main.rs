@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod auth;
 mod bundle;
 mod capability;
 mod cli;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub capability: std::sync::OnceLock<serde_json::Value>,
     /// The HL7 v2 engine, once its listener runs (for the admin API).
     pub engine: std::sync::OnceLock<Arc<crate::engine::Engine>>,
+    /// The authorization server, with `--auth smart`.
+    pub auth: Option<Arc<crate::auth::server::AuthServer>>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -77,8 +79,13 @@ pub fn router(state: Shared) -> Router {
         .route("/{type}/{id}/{member}", get(search::compartment_get))
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
         .merge(crate::server::admin::routes())
+        .merge(crate::auth::server::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::server::require_token,
+        ))
         .layer(middleware::from_fn(render_errors))
         .with_state(state)
 }

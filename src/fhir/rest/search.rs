@@ -240,6 +240,7 @@ async fn search(
         .filter(|(k, _)| k != "_type")
         .cloned()
         .collect();
+    state.gate.check_reach(&search_params)?;
     let limits = Limits {
         default_count: config.default_count,
         max_count: config.max_count,

@@ -1,0 +1,468 @@
+//! The authorization server's HTTP side with `--auth smart`: the SMART
+//! discovery document, the JWKS, the token endpoint, and the check that puts
+//! each FHIR request's access token in force (as [`GRANT`]) or answers 401.
+//!
+//! What works so far is SMART Backend Services: `client_credentials` with a
+//! `private_key_jwt` assertion (RS384 or ES384) checked against the keys
+//! registered inline for the client. The discovery document lists exactly
+//! that; the App Launch flows (authorization endpoint, login page, refresh
+//! and identity tokens) are not built yet and are not listed.
+
+use super::grant::{GRANT, Grant};
+use super::keys::TOKEN_LIFETIME_MAX;
+use super::registry::{ClientKind, Registry};
+use super::scope::{Context, Scope};
+use crate::fhir::error::FhirError;
+use crate::fhir::instant::now_micros;
+use crate::fhir::rest::Shared;
+use crate::fhir::rest::request::query_pairs;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+use std::sync::Mutex;
+
+/// How long an access token lives, in seconds (Backend Services: SHOULD NOT
+/// exceed 300).
+const ACCESS_TOKEN_SECONDS: i64 = 300;
+
+/// The longest assertion or access token read (a 1 MB token is refused
+/// before any parsing).
+const MAX_TOKEN: usize = 16 * 1024;
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The authorization server's state.
+pub struct AuthServer {
+    registry: Mutex<Registry>,
+    /// The FHIR base URL: the tokens' issuer and audience.
+    base: String,
+}
+
+impl AuthServer {
+    /// Opens the registry of the data directory and makes sure a signing key
+    /// exists.
+    pub fn open(dir: &std::path::Path, base: &str) -> Result<AuthServer, String> {
+        let registry = Registry::open(dir)?;
+        registry.signing_key()?;
+        Ok(AuthServer {
+            registry: Mutex::new(registry),
+            base: base.to_string(),
+        })
+    }
+
+    fn token_url(&self) -> String {
+        format!("{}/auth/token", self.base)
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The routes of the authorization server.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/.well-known/smart-configuration", get(smart_configuration))
+        .route("/auth/jwks", get(jwks))
+        .route("/auth/token", post(token))
+}
+
+/// Paths anyone may reach with `--auth smart`.
+fn public(path: &str) -> bool {
+    matches!(path, "/metadata" | "/health" | "/ready")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/auth/")
+}
+
+fn server(state: &Shared) -> Result<&AuthServer, FhirError> {
+    state
+        .auth
+        .as_deref()
+        .ok_or_else(|| FhirError::not_found("authorization is off"))
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// `GET /.well-known/smart-configuration` (conformance.html#metadata).
+async fn smart_configuration(State(state): State<Shared>) -> Result<Response, FhirError> {
+    let auth = server(&state)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "token_endpoint": auth.token_url(),
+            "jwks_uri": format!("{}/auth/jwks", auth.base),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
+            "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write"],
+            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            "code_challenge_methods_supported": ["S256"],
+        }),
+    ))
+}
+
+/// `GET /auth/jwks`: the public keys that sign access tokens.
+async fn jwks(State(state): State<Shared>) -> Result<Response, FhirError> {
+    let auth = server(&state)?;
+    let jwks = auth
+        .registry()
+        .jwks()
+        .map_err(|e| FhirError::internal("the signing keys", e))?;
+    Ok(json_response(StatusCode::OK, &jwks))
+}
+
+/// An OAuth error (RFC 6749 §5.2).
+struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+fn refuse(error: &'static str, description: impl Into<String>) -> OAuthError {
+    OAuthError {
+        status: if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        error,
+        description: description.into(),
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        tracing::info!(
+            "token request refused: {} ({})",
+            self.error,
+            self.description
+        );
+        let mut r = json_response(
+            self.status,
+            &json!({ "error": self.error, "error_description": self.description }),
+        );
+        no_store(&mut r);
+        r
+    }
+}
+
+fn no_store(r: &mut Response) {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// `POST /auth/token` (backend-services.html#obtaining-an-access-token).
+async fn token(State(state): State<Shared>, body: Bytes) -> Response {
+    let Ok(auth) = server(&state) else {
+        return refuse("server_error", "authorization is off").into_response();
+    };
+    match issue(auth, &body) {
+        Ok(body) => {
+            let mut r = json_response(StatusCode::OK, &body);
+            no_store(&mut r);
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn issue(auth: &AuthServer, body: &[u8]) -> Result<Value, OAuthError> {
+    let form = std::str::from_utf8(body)
+        .map(query_pairs)
+        .map_err(|_| refuse("invalid_request", "the form is not UTF-8"))?;
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match field("grant_type") {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(refuse(
+                "unsupported_grant_type",
+                format!("grant_type '{other}' is not supported (client_credentials is)"),
+            ));
+        }
+        None => return Err(refuse("invalid_request", "grant_type is missing")),
+    }
+    if field("client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(refuse(
+            "invalid_client",
+            format!("client_assertion_type must be {ASSERTION_TYPE}"),
+        ));
+    }
+    let assertion = field("client_assertion")
+        .ok_or_else(|| refuse("invalid_client", "client_assertion is missing"))?;
+    let client_id = authenticate(auth, assertion)?;
+    let requested =
+        Scope::parse_list(field("scope").unwrap_or("")).map_err(|e| refuse("invalid_scope", e))?;
+    let allowed = auth
+        .registry()
+        .clients()
+        .map_err(|e| refuse("server_error", e))?
+        .into_iter()
+        .find(|c| c.id == client_id)
+        .map(|c| c.scopes)
+        .unwrap_or_default();
+    let allowed: Vec<Scope> = allowed
+        .iter()
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect();
+    let mut granted = Vec::new();
+    for scope in requested {
+        if !matches!(
+            scope,
+            Scope::Clinical {
+                context: Context::System,
+                ..
+            }
+        ) {
+            return Err(refuse(
+                "invalid_scope",
+                format!("'{scope}': client_credentials grants system/ scopes only"),
+            ));
+        }
+        if allowed.iter().any(|a| a.covers(&scope)) {
+            granted.push(scope.to_string());
+        }
+    }
+    if granted.is_empty() {
+        return Err(refuse(
+            "invalid_scope",
+            "none of the requested scopes is allowed to this client",
+        ));
+    }
+    let now = now_micros() / 1_000_000;
+    let scope = granted.join(" ");
+    let claims = json!({
+        "iss": auth.base,
+        "aud": auth.base,
+        "sub": client_id,
+        "client_id": client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_SECONDS.min(TOKEN_LIFETIME_MAX),
+        "jti": super::registry::new_secret(),
+    });
+    let key = auth
+        .registry()
+        .signing_key()
+        .map_err(|e| refuse("server_error", e))?;
+    let access_token = key.sign(&claims).map_err(|e| refuse("server_error", e))?;
+    tracing::info!("access token issued to client {client_id}: {scope}");
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": ACCESS_TOKEN_SECONDS,
+        "scope": scope,
+    }))
+}
+
+/// Checks a client assertion (client-confidential-asymmetric.html): its
+/// signature against the client's registered keys, `iss` = `sub` = a known
+/// asymmetric client, `aud` = the token endpoint, `exp` at most five minutes
+/// ahead, and a `jti` not seen before. Gives the client id.
+fn authenticate(auth: &AuthServer, assertion: &str) -> Result<String, OAuthError> {
+    let bad = |why: &str| refuse("invalid_client", why.to_string());
+    if assertion.len() > MAX_TOKEN {
+        return Err(bad("the client assertion is too large"));
+    }
+    let alg = header_alg(assertion).ok_or_else(|| bad("the client assertion is not a JWS"))?;
+    let (alg, kty) = match alg.as_str() {
+        "RS384" => (Algorithm::RS384, "RSA"),
+        "ES384" => (Algorithm::ES384, "EC"),
+        _ => {
+            return Err(bad(
+                "the client assertion must be signed with RS384 or ES384",
+            ));
+        }
+    };
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| bad("the client assertion is not a JWS"))?;
+    let kid = header
+        .kid
+        .ok_or_else(|| bad("the client assertion has no kid"))?;
+    if header.jku.is_some() {
+        return Err(bad(
+            "jku is not accepted: keys are registered with the client",
+        ));
+    }
+    let unverified = unverified_claims(assertion).ok_or_else(|| bad("unreadable claims"))?;
+    let client_id = unverified["iss"]
+        .as_str()
+        .ok_or_else(|| bad("the client assertion has no iss"))?
+        .to_string();
+    let registry = auth.registry();
+    let client = registry
+        .clients()
+        .map_err(|e| refuse("server_error", e))?
+        .into_iter()
+        .find(|c| c.id == client_id && c.kind == ClientKind::ConfidentialAsymmetric)
+        .ok_or_else(|| bad("no asymmetric client has this iss"))?;
+    let Some(inline) = &client.jwks else {
+        return Err(bad(
+            "keys by JWKS URL are not fetched yet: register the keys with --jwks-file",
+        ));
+    };
+    let keys: JwkSet = serde_json::from_str(inline)
+        .map_err(|_| bad("the client's registered JWKS is unreadable"))?;
+    let jwk = keys
+        .keys
+        .iter()
+        .find(|k| k.common.key_id.as_deref() == Some(kid.as_str()) && kty_of(k) == Some(kty))
+        .ok_or_else(|| bad("no registered key has this kid and type"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| bad("the registered key is unusable"))?;
+    let mut validation = Validation::new(alg);
+    validation.set_audience(&[auth.token_url()]);
+    validation.set_issuer(&[client_id.as_str()]);
+    validation.sub = Some(client_id.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 30;
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+        .map_err(|e| bad(&format!("the client assertion does not check: {e}")))?
+        .claims;
+    let now = now_micros() / 1_000_000;
+    let exp = claims["exp"].as_i64().unwrap_or(0);
+    if exp > now + 300 {
+        return Err(bad(
+            "the client assertion expires more than five minutes ahead",
+        ));
+    }
+    let jti = claims["jti"]
+        .as_str()
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| bad("the client assertion has no jti"))?;
+    if !registry
+        .first_use(&client_id, jti, exp)
+        .map_err(|e| refuse("server_error", e))?
+    {
+        return Err(bad("this client assertion's jti was used before"));
+    }
+    Ok(client_id)
+}
+
+fn kty_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<&'static str> {
+    match jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Some("RSA"),
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Some("EC"),
+        _ => None,
+    }
+}
+
+/// The claims of a JWS before its signature is checked (to find the client).
+fn unverified_claims(token: &str) -> Option<Value> {
+    segment(token, 1)
+}
+
+/// The `alg` of a JWS's header, whatever it names (`none` included).
+fn header_alg(token: &str) -> Option<String> {
+    segment(token, 0)?["alg"].as_str().map(str::to_string)
+}
+
+/// Segment `n` of a compact JWS, decoded as JSON.
+fn segment(token: &str, n: usize) -> Option<Value> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    if token.split('.').count() != 3 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts.nth(n)?)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The layer that, with `--auth smart`, lets a request through only with a
+/// valid access token, whose grant is then in force while it is served.
+pub async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let Some(auth) = state.auth.as_deref() else {
+        return next.run(request).await;
+    };
+    // A batch's entries are served through the router again, within the
+    // request whose grant is already in force: they keep it.
+    if public(request.uri().path()) || GRANT.try_with(|_| ()).is_ok() {
+        return next.run(request).await;
+    }
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = bearer else {
+        return unauthorized(None);
+    };
+    match check(auth, token) {
+        Ok(grant) => GRANT.scope(grant, next.run(request)).await,
+        Err(why) => unauthorized(Some(why)),
+    }
+}
+
+/// The grant of a valid access token issued here.
+fn check(auth: &AuthServer, token: &str) -> Result<Grant, String> {
+    if token.len() > MAX_TOKEN {
+        return Err("the access token is too large".into());
+    }
+    if header_alg(token).as_deref() != Some("ES384") {
+        return Err("not a JWS signed by this server".into());
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWS".to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwks: JwkSet = serde_json::from_value(auth.registry().jwks()?)
+        .map_err(|e| format!("the published keys: {e}"))?;
+    let jwk = jwks
+        .find(&kid)
+        .ok_or("signed by a key this server does not have")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(Algorithm::ES384);
+    validation.set_audience(&[auth.base.as_str()]);
+    validation.set_issuer(&[auth.base.as_str()]);
+    validation.leeway = 0;
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map_err(|e| format!("the access token does not check: {e}"))?
+        .claims;
+    let scopes = Scope::parse_list(claims["scope"].as_str().unwrap_or(""))?;
+    Ok(Grant {
+        client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
+        scopes,
+    })
+}
+
+/// 401 with `WWW-Authenticate` (RFC 6750 §3).
+fn unauthorized(why: Option<String>) -> Response {
+    let challenge = match &why {
+        None => "Bearer realm=\"hemolink\"".to_string(),
+        Some(_) => "Bearer realm=\"hemolink\", error=\"invalid_token\"".to_string(),
+    };
+    let text = why.unwrap_or_else(|| "this endpoint needs an access token".into());
+    let mut r = FhirError::new(StatusCode::UNAUTHORIZED, "login", text).into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
