@@ -10,7 +10,7 @@
 
 use super::grant::{GRANT, Grant};
 use super::keys::TOKEN_LIFETIME_MAX;
-use super::registry::{ClientKind, Registry};
+use super::registry::{Client, ClientKind, Registry};
 use super::scope::{Context, Scope};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::now_micros;
@@ -26,7 +26,9 @@ use axum::routing::{get, post};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// How long an access token lives, in seconds (Backend Services: SHOULD NOT
 /// exceed 300).
@@ -43,7 +45,15 @@ pub struct AuthServer {
     registry: Mutex<Registry>,
     /// The FHIR base URL: the tokens' issuer and audience.
     base: String,
+    /// The published keys by `kid`, as every request's token check needs
+    /// them, and when they were read from the registry.
+    verifiers: RwLock<(Instant, HashMap<String, DecodingKey>)>,
 }
+
+/// How long the published keys are used before they are read again (a key
+/// made by `hemolink auth rotate-key` is read at once: an unknown `kid` reads
+/// them again too).
+const KEYS_FRESH: Duration = Duration::from_secs(60);
 
 impl AuthServer {
     /// Opens the registry of the data directory and makes sure a signing key
@@ -54,7 +64,36 @@ impl AuthServer {
         Ok(AuthServer {
             registry: Mutex::new(registry),
             base: base.to_string(),
+            verifiers: RwLock::new((Instant::now() - KEYS_FRESH, HashMap::new())),
         })
+    }
+
+    /// The published key `kid`, to check an access token with.
+    fn verifier(&self, kid: &str) -> Result<DecodingKey, String> {
+        {
+            let cached = self
+                .verifiers
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.0.elapsed() < KEYS_FRESH
+                && let Some(key) = cached.1.get(kid)
+            {
+                return Ok(key.clone());
+            }
+        }
+        let jwks: JwkSet = serde_json::from_value(self.registry().jwks()?)
+            .map_err(|e| format!("the published keys: {e}"))?;
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|k| Some((k.common.key_id.clone()?, DecodingKey::from_jwk(k).ok()?)))
+            .collect::<HashMap<_, _>>();
+        let found = keys.get(kid).cloned();
+        *self
+            .verifiers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (Instant::now(), keys);
+        found.ok_or_else(|| "signed by a key this server does not have".to_string())
     }
 
     fn token_url(&self) -> String {
@@ -215,18 +254,12 @@ fn issue(auth: &AuthServer, body: &[u8]) -> Result<Value, OAuthError> {
     }
     let assertion = field("client_assertion")
         .ok_or_else(|| refuse("invalid_client", "client_assertion is missing"))?;
-    let client_id = authenticate(auth, assertion)?;
+    let client = authenticate(auth, assertion)?;
+    let client_id = client.id;
     let requested =
         Scope::parse_list(field("scope").unwrap_or("")).map_err(|e| refuse("invalid_scope", e))?;
-    let allowed = auth
-        .registry()
-        .clients()
-        .map_err(|e| refuse("server_error", e))?
-        .into_iter()
-        .find(|c| c.id == client_id)
-        .map(|c| c.scopes)
-        .unwrap_or_default();
-    let allowed: Vec<Scope> = allowed
+    let allowed: Vec<Scope> = client
+        .scopes
         .iter()
         .filter_map(|s| Scope::parse(s).ok())
         .collect();
@@ -283,8 +316,8 @@ fn issue(auth: &AuthServer, body: &[u8]) -> Result<Value, OAuthError> {
 /// Checks a client assertion (client-confidential-asymmetric.html): its
 /// signature against the client's registered keys, `iss` = `sub` = a known
 /// asymmetric client, `aud` = the token endpoint, `exp` at most five minutes
-/// ahead, and a `jti` not seen before. Gives the client id.
-fn authenticate(auth: &AuthServer, assertion: &str) -> Result<String, OAuthError> {
+/// ahead, and a `jti` not seen before. Gives the client.
+fn authenticate(auth: &AuthServer, assertion: &str) -> Result<Client, OAuthError> {
     let bad = |why: &str| refuse("invalid_client", why.to_string());
     if assertion.len() > MAX_TOKEN {
         return Err(bad("the client assertion is too large"));
@@ -360,7 +393,7 @@ fn authenticate(auth: &AuthServer, assertion: &str) -> Result<String, OAuthError
     {
         return Err(bad("this client assertion's jti was used before"));
     }
-    Ok(client_id)
+    Ok(client)
 }
 
 fn kty_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<&'static str> {
@@ -433,12 +466,7 @@ fn check(auth: &AuthServer, token: &str) -> Result<Grant, String> {
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWS".to_string())?;
     let kid = header.kid.ok_or("no kid")?;
-    let jwks: JwkSet = serde_json::from_value(auth.registry().jwks()?)
-        .map_err(|e| format!("the published keys: {e}"))?;
-    let jwk = jwks
-        .find(&kid)
-        .ok_or("signed by a key this server does not have")?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let key = auth.verifier(&kid)?;
     let mut validation = Validation::new(Algorithm::ES384);
     validation.set_audience(&[auth.base.as_str()]);
     validation.set_issuer(&[auth.base.as_str()]);

@@ -360,3 +360,49 @@ fn every_bad_assertion_or_request_is_refused_and_grants_nothing() {
     // The narrower scope the client may have is granted.
     assert!(!b.access_token("system/Observation.r").is_empty());
 }
+
+#[test]
+fn a_key_rotated_while_the_server_runs_signs_at_once_and_old_tokens_still_check() {
+    let b = backend("system/Observation.rs");
+    let s = &b.server;
+    let old = format!("Bearer {}", b.access_token("system/Observation.rs"));
+    assert_eq!(
+        s.get_with("/Observation", &[("Authorization", &old)])
+            .status,
+        200
+    );
+    let data = b._dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_hemolink"))
+        .args(["auth", "rotate-key", "--data-dir"])
+        .arg(&data)
+        .env_remove("HEMOLINK_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let kid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("signing key: ").map(str::to_string))
+        .unwrap();
+    let new = b.access_token("system/Observation.rs");
+    let header = jsonwebtoken::decode_header(&new).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(kid.as_str()),
+        "the new key signs"
+    );
+    let new = format!("Bearer {new}");
+    assert_eq!(
+        s.get_with("/Observation", &[("Authorization", &new)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get_with("/Observation", &[("Authorization", &old)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get("/auth/jwks").json()["keys"].as_array().unwrap().len(),
+        2
+    );
+}
