@@ -8,6 +8,7 @@
 //! needs `--insecure`.
 
 pub mod admin;
+pub mod authorize;
 pub mod grant;
 pub mod keys;
 pub mod registry;

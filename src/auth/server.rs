@@ -2,12 +2,15 @@
 //! discovery document, the JWKS, the token endpoint, and the check that puts
 //! each FHIR request's access token in force (as [`GRANT`]) or answers 401.
 //!
-//! What works so far is SMART Backend Services: `client_credentials` with a
-//! `private_key_jwt` assertion (RS384 or ES384) checked against the keys
-//! registered inline for the client. The discovery document lists exactly
-//! that; the App Launch flows (authorization endpoint, login page, refresh
-//! and identity tokens) are not built yet and are not listed.
+//! What works so far: SMART Backend Services (`client_credentials` with a
+//! `private_key_jwt` assertion, RS384 or ES384, checked against the keys
+//! registered inline for the client) and the standalone launch
+//! (`authorization_code` with PKCE, see [`super::authorize`], for public
+//! clients and for confidential ones by secret or assertion). The discovery
+//! document lists exactly that; refresh and identity tokens, the EHR launch,
+//! introspection and revocation are not built yet and are not listed.
 
+use super::authorize::Sessions;
 use super::grant::{GRANT, Grant};
 use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, Registry};
@@ -15,11 +18,11 @@ use super::scope::{Context, Scope};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::now_micros;
 use crate::fhir::rest::Shared;
-use crate::fhir::rest::request::query_pairs;
+use crate::fhir::rest::request::{percent_decode, query_pairs};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,6 +41,9 @@ const ACCESS_TOKEN_SECONDS: i64 = 300;
 /// before any parsing).
 const MAX_TOKEN: usize = 16 * 1024;
 
+/// The largest sign-in form read.
+const MAX_LOGIN_BODY: usize = 16 << 20;
+
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The authorization server's state.
@@ -48,6 +54,8 @@ pub struct AuthServer {
     /// The published keys by `kid`, as every request's token check needs
     /// them, and when they were read from the registry.
     verifiers: RwLock<(Instant, HashMap<String, DecodingKey>)>,
+    /// Sign-in pages open, codes not yet exchanged, failed sign-ins.
+    sessions: Mutex<Sessions>,
 }
 
 /// How long the published keys are used before they are read again (a key
@@ -65,7 +73,19 @@ impl AuthServer {
             registry: Mutex::new(registry),
             base: base.to_string(),
             verifiers: RwLock::new((Instant::now() - KEYS_FRESH, HashMap::new())),
+            sessions: Mutex::new(Sessions::default()),
         })
+    }
+
+    /// The FHIR base URL (the tokens' audience).
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(super) fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The published key `kid`, to check an access token with.
@@ -100,7 +120,7 @@ impl AuthServer {
         format!("{}/auth/token", self.base)
     }
 
-    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -113,6 +133,15 @@ pub fn routes() -> Router<Shared> {
         .route("/.well-known/smart-configuration", get(smart_configuration))
         .route("/auth/jwks", get(jwks))
         .route("/auth/token", post(token))
+        .route(
+            "/auth/authorize",
+            get(super::authorize::authorize).post(super::authorize::authorize),
+        )
+        .route(
+            "/auth/login",
+            // A 10 MB password is answered as a wrong one, not as a body too large.
+            post(super::authorize::login).layer(DefaultBodyLimit::max(MAX_LOGIN_BODY)),
+        )
 }
 
 /// Paths anyone may reach with `--auth smart`.
@@ -149,13 +178,19 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
     Ok(json_response(
         StatusCode::OK,
         &json!({
+            "authorization_endpoint": format!("{}/auth/authorize", auth.base),
             "token_endpoint": auth.token_url(),
             "jwks_uri": format!("{}/auth/jwks", auth.base),
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "response_types_supported": ["code"],
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
-            "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write"],
-            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
+                "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write", "launch/patient"],
+            "capabilities": ["launch-standalone", "authorize-post", "client-public",
+                "client-confidential-symmetric", "client-confidential-asymmetric",
+                "context-standalone-patient", "permission-user", "permission-v1", "permission-v2"],
             "code_challenge_methods_supported": ["S256"],
         }),
     ))
@@ -213,11 +248,15 @@ fn no_store(r: &mut Response) {
 }
 
 /// `POST /auth/token` (backend-services.html#obtaining-an-access-token).
-async fn token(State(state): State<Shared>, body: Bytes) -> Response {
+async fn token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(auth) = server(&state) else {
         return refuse("server_error", "authorization is off").into_response();
     };
-    match issue(auth, &body) {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "));
+    match issue(auth, &body, basic) {
         Ok(body) => {
             let mut r = json_response(StatusCode::OK, &body);
             no_store(&mut r);
@@ -227,21 +266,20 @@ async fn token(State(state): State<Shared>, body: Bytes) -> Response {
     }
 }
 
-fn issue(auth: &AuthServer, body: &[u8]) -> Result<Value, OAuthError> {
+fn issue(auth: &AuthServer, body: &[u8], basic: Option<&str>) -> Result<Value, OAuthError> {
     let form = std::str::from_utf8(body)
         .map(query_pairs)
         .map_err(|_| refuse("invalid_request", "the form is not UTF-8"))?;
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |name: &str| form_field(&form, name);
     match field("grant_type") {
         Some("client_credentials") => {}
+        Some("authorization_code") => return exchange(auth, &form, basic),
         Some(other) => {
             return Err(refuse(
                 "unsupported_grant_type",
-                format!("grant_type '{other}' is not supported (client_credentials is)"),
+                format!(
+                    "grant_type '{other}' is not supported (authorization_code and client_credentials are)"
+                ),
             ));
         }
         None => return Err(refuse("invalid_request", "grant_type is missing")),
@@ -311,6 +349,136 @@ fn issue(auth: &AuthServer, body: &[u8]) -> Result<Value, OAuthError> {
         "expires_in": ACCESS_TOKEN_SECONDS,
         "scope": scope,
     }))
+}
+
+/// The value of a form field.
+fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `grant_type=authorization_code`: the code (once, young), the client that
+/// got it (authenticated as it registered), its redirect URI and the PKCE
+/// verifier; then an access token for the user with the patient chosen.
+fn exchange(
+    auth: &AuthServer,
+    form: &[(String, String)],
+    basic: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let field = |name: &str| form_field(form, name);
+    let code = auth
+        .sessions()
+        .take_code(field("code").unwrap_or(""))
+        .ok_or_else(|| refuse("invalid_grant", "the code is unknown, used or expired"))?;
+    let client = auth
+        .client(&code.client_id)
+        .ok_or_else(|| refuse("invalid_client", "the client is no longer registered"))?;
+    let presented = match client.kind {
+        ClientKind::Public => field("client_id").map(str::to_string),
+        ClientKind::ConfidentialSymmetric => Some(secret_client(auth, form, basic)?),
+        ClientKind::ConfidentialAsymmetric => Some(
+            authenticate(
+                auth,
+                field("client_assertion")
+                    .ok_or_else(|| refuse("invalid_client", "client_assertion is missing"))?,
+            )?
+            .id,
+        ),
+    };
+    if presented.as_deref() != Some(code.client_id.as_str()) {
+        return Err(refuse(
+            "invalid_grant",
+            "the code was issued to another client",
+        ));
+    }
+    if field("redirect_uri") != Some(code.redirect_uri.as_str()) {
+        return Err(refuse(
+            "invalid_grant",
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    let verifier = field("code_verifier").unwrap_or("");
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let computed = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+    };
+    if !(43..=128).contains(&verifier.len()) || computed != code.challenge {
+        return Err(refuse(
+            "invalid_grant",
+            "the PKCE code_verifier does not match",
+        ));
+    }
+    let now = now_micros() / 1_000_000;
+    let scope = code.scopes.join(" ");
+    let mut claims = json!({
+        "iss": auth.base,
+        "aud": auth.base,
+        "sub": code.username,
+        "client_id": code.client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + TOKEN_LIFETIME_MAX,
+        "jti": super::registry::new_secret(),
+    });
+    if let Some(f) = &code.fhir_user {
+        claims["fhirUser"] = json!(format!("{}/{f}", auth.base));
+    }
+    let mut body = json!({
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME_MAX,
+        "scope": scope,
+    });
+    if let Some(p) = &code.patient {
+        claims["patient"] = json!(p);
+        body["patient"] = json!(p);
+        body["need_patient_banner"] = json!(true);
+    }
+    let key = auth
+        .registry()
+        .signing_key()
+        .map_err(|e| refuse("server_error", e))?;
+    body["access_token"] = json!(key.sign(&claims).map_err(|e| refuse("server_error", e))?);
+    tracing::info!(
+        "access token issued to client {} for user {}: {scope}",
+        code.client_id,
+        code.username
+    );
+    Ok(body)
+}
+
+/// The id of a confidential symmetric client authenticated by HTTP Basic or
+/// by `client_id` and `client_secret` in the form.
+fn secret_client(
+    auth: &AuthServer,
+    form: &[(String, String)],
+    basic: Option<&str>,
+) -> Result<String, OAuthError> {
+    let field = |name: &str| form_field(form, name);
+    let (id, secret) = match basic {
+        Some(b64) => {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| refuse("invalid_client", "the Basic credentials are unreadable"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| refuse("invalid_client", "the Basic credentials are unreadable"))?;
+            // RFC 6749 §2.3.1: each part form-urlencoded before joining.
+            (percent_decode(id), percent_decode(secret))
+        }
+        None => (
+            field("client_id").unwrap_or("").to_string(),
+            field("client_secret").unwrap_or("").to_string(),
+        ),
+    };
+    match auth.registry().client_secret_matches(&id, &secret) {
+        Ok(true) => Ok(id),
+        _ => Err(refuse("invalid_client", "the client secret does not match")),
+    }
 }
 
 /// Checks a client assertion (client-confidential-asymmetric.html): its

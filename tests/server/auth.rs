@@ -1,8 +1,12 @@
-//! `--auth smart`, SMART Backend Services over the wire: discovery, the JWKS,
+//! `--auth smart` over the wire. SMART Backend Services: discovery, the JWKS,
 //! the token endpoint with a real signed client assertion (ES384), access
 //! tokens in force on the FHIR API, and every refusal the specification
 //! names (wrong `aud`, expired or far-future assertion, replayed `jti`, `alg`
 //! none, HS256, unknown `kid`, a 1 MB token, scopes beyond the client's).
+//! The standalone launch: the sign-in and consent page, PKCE, the code
+//! exchange, and its refusals (verifier wrong, blank, missing; unknown client,
+//! redirect URIs off by one character or a path; `plain`; wrong `aud`;
+//! sign-in locked after five failures).
 
 use crate::harness::{Server, start_in};
 use base64::Engine;
@@ -10,7 +14,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
-use std::process::Command;
 
 const ASSERTION_TYPE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
 
@@ -102,28 +105,25 @@ fn backend(scopes: &str) -> Backend {
     let key = client_key("k1");
     let jwks = dir.path().join("pharmacy.jwks.json");
     std::fs::write(&jwks, key.jwks.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hemolink"))
-        .args([
-            "auth",
+    let jwks = jwks.to_string_lossy().into_owned();
+    let (ok, _, err) = crate::cli::auth(
+        &data,
+        &[
             "add-client",
             "--id",
             "pharmacy",
             "--name",
             "Pharmacy bridge",
-        ])
-        .args(["--type", "confidential-asymmetric", "--scopes", scopes])
-        .arg("--jwks-file")
-        .arg(&jwks)
-        .arg("--data-dir")
-        .arg(&data)
-        .env_remove("HEMOLINK_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--type",
+            "confidential-asymmetric",
+            "--scopes",
+            scopes,
+            "--jwks-file",
+            &jwks,
+        ],
+        "",
     );
+    assert!(ok, "{err}");
     Backend {
         server: start_in(&data, &["--auth", "smart"]),
         key,
@@ -142,12 +142,16 @@ fn discovery_and_jwks_are_public_and_list_only_what_works() {
     assert_eq!(config.header("content-type"), Some("application/json"));
     let c = config.json();
     assert_eq!(c["token_endpoint"], b.token_url());
-    assert_eq!(c["grant_types_supported"], json!(["client_credentials"]));
-    assert_eq!(c["code_challenge_methods_supported"], json!(["S256"]));
-    assert!(
-        c.get("authorization_endpoint").is_none(),
-        "not built yet: {c}"
+    assert_eq!(
+        c["grant_types_supported"],
+        json!(["authorization_code", "client_credentials"])
     );
+    assert_eq!(c["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        c["authorization_endpoint"],
+        format!("{}/auth/authorize", s.base)
+    );
+    assert!(c.get("issuer").is_none(), "no OpenID Connect yet: {c}");
     assert!(
         c["capabilities"]
             .as_array()
@@ -372,14 +376,9 @@ fn a_key_rotated_while_the_server_runs_signs_at_once_and_old_tokens_still_check(
         200
     );
     let data = b._dir.path().join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_hemolink"))
-        .args(["auth", "rotate-key", "--data-dir"])
-        .arg(&data)
-        .env_remove("HEMOLINK_CONFIG")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let kid = String::from_utf8_lossy(&out.stdout)
+    let (ok, out, err) = crate::cli::auth(&data, &["rotate-key"], "");
+    assert!(ok, "{err}");
+    let kid = out
         .lines()
         .find_map(|l| l.strip_prefix("signing key: ").map(str::to_string))
         .unwrap();
@@ -405,4 +404,447 @@ fn a_key_rotated_while_the_server_runs_signs_at_once_and_old_tokens_still_check(
         s.get("/auth/jwks").json()["keys"].as_array().unwrap().len(),
         2
     );
+}
+
+/// A server with `--auth smart`, a public app, a confidential one and two
+/// users.
+fn app_server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str], stdin: &str| {
+        let (ok, out, err) = crate::cli::auth(&data, args, stdin);
+        assert!(ok, "{err}");
+        out
+    };
+    run(
+        &[
+            "add-client",
+            "--id",
+            "donor-app",
+            "--name",
+            "Donor <app>",
+            "--type",
+            "public",
+            "--redirect-uri",
+            "http://127.0.0.1:9999/cb",
+            "--scopes",
+            "launch/patient openid fhirUser user/Observation.rs",
+        ],
+        "",
+    );
+    let lab = run(
+        &[
+            "add-client",
+            "--id",
+            "lab",
+            "--name",
+            "Lab portal",
+            "--type",
+            "confidential-symmetric",
+            "--redirect-uri",
+            "https://lab.example/cb",
+            "--scopes",
+            "user/Observation.rs",
+        ],
+        "",
+    );
+    let secret = lab
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_string();
+    std::fs::write(dir.path().join("lab-secret"), secret).unwrap();
+    run(
+        &[
+            "add-user",
+            "--username",
+            "ana",
+            "--role",
+            "patient",
+            "--fhir-user",
+            "Patient/D1",
+        ],
+        "ana's password\n",
+    );
+    run(
+        &["add-user", "--username", "dr", "--role", "practitioner"],
+        "dr's password\n",
+    );
+    (start_in(&data, &["--auth", "smart"]), dir)
+}
+
+/// A PKCE verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    let verifier = format!("{}{}", uuid(), uuid());
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    (verifier, b64.encode(digest.as_ref()))
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn post_form(
+    s: &Server,
+    path: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> crate::harness::Response {
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    headers.extend_from_slice(extra);
+    s.request("POST", path, &headers, body.as_bytes())
+}
+
+/// The authorization request's query.
+fn authorize_query(
+    s: &Server,
+    client: &str,
+    redirect: &str,
+    scope: &str,
+    challenge: &str,
+) -> String {
+    form(&[
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", redirect),
+        ("scope", scope),
+        ("state", "st-1"),
+        ("aud", &s.base),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ])
+}
+
+/// The hidden request id of a sign-in page.
+fn request_id(page: &str) -> String {
+    page.split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a sign-in form")
+        .to_string()
+}
+
+fn query_of(location: &str, name: &str) -> Option<String> {
+    location
+        .split_once('?')?
+        .1
+        .split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+#[test]
+fn standalone_launch_signs_in_picks_the_patient_and_exchanges_the_code_with_pkce() {
+    let (s, _dir) = app_server();
+    let redirect = "http://127.0.0.1:9999/cb";
+    let (verifier, challenge) = pkce();
+    let q = authorize_query(
+        &s,
+        "donor-app",
+        redirect,
+        "launch/patient user/Observation.rs patient/Patient.r",
+        &challenge,
+    );
+    let page = s.get(&format!("/auth/authorize?{q}"));
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text();
+    assert!(
+        html.contains("Donor &lt;app&gt;"),
+        "the name, escaped: {html}"
+    );
+    assert!(
+        html.contains("value=\"launch/patient\" checked")
+            && html.contains("value=\"user/Observation.rs\" checked")
+    );
+    assert!(
+        !html.contains("patient/Patient.r"),
+        "a scope the app may not have is not offered"
+    );
+    let id = request_id(&html);
+    let wrong = post_form(
+        &s,
+        "/auth/login",
+        &form(&[
+            ("request", &id),
+            ("username", "ana"),
+            ("password", "nope"),
+            ("scope", "user/Observation.rs"),
+        ]),
+        &[],
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text().contains("Wrong username or password"));
+    let id = request_id(&wrong.text());
+    let ok = post_form(
+        &s,
+        "/auth/login",
+        &form(&[
+            ("request", &id),
+            ("username", "ana"),
+            ("password", "ana's password"),
+            ("scope", "launch/patient"),
+            ("scope", "user/Observation.rs"),
+        ]),
+        &[],
+    );
+    assert_eq!(ok.status, 302, "{}", ok.text());
+    let location = ok.header("location").unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{redirect}?code=")),
+        "{location}"
+    );
+    assert_eq!(query_of(&location, "state").as_deref(), Some("st-1"));
+    let code = query_of(&location, "code").unwrap();
+    let exchange = |code: &str, verifier: &str| {
+        post_form(
+            &s,
+            "/auth/token",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("client_id", "donor-app"),
+                ("code_verifier", verifier),
+            ]),
+            &[],
+        )
+    };
+    let t = exchange(&code, &verifier);
+    assert_eq!(t.status, 200, "{}", t.text());
+    assert_eq!(t.header("cache-control"), Some("no-store"));
+    let body = t.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(
+        body["patient"], "D1",
+        "a patient user opens their own record"
+    );
+    assert_eq!(body["need_patient_banner"], true);
+    assert_eq!(body["scope"], "launch/patient user/Observation.rs");
+    assert!(body["expires_in"].as_i64().unwrap() <= 3600);
+    let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    assert_eq!(
+        s.get_with("/Observation", &[("Authorization", &bearer)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get_with("/Patient", &[("Authorization", &bearer)]).status,
+        403
+    );
+    let again = exchange(&code, &verifier);
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.json()["error"],
+        "invalid_grant",
+        "a code is used once"
+    );
+}
+
+#[test]
+fn pkce_aud_redirect_and_client_errors_grant_nothing() {
+    let (s, dir) = app_server();
+    let redirect = "http://127.0.0.1:9999/cb";
+    let sign_in = |client: &str, redirect: &str, challenge: &str, user: &str, password: &str| {
+        let q = authorize_query(&s, client, redirect, "user/Observation.rs", challenge);
+        let page = s.get(&format!("/auth/authorize?{q}"));
+        assert_eq!(page.status, 200, "{}", page.text());
+        let r = post_form(
+            &s,
+            "/auth/login",
+            &form(&[
+                ("request", &request_id(&page.text())),
+                ("username", user),
+                ("password", password),
+                ("scope", "user/Observation.rs"),
+            ]),
+            &[],
+        );
+        assert_eq!(r.status, 302, "{}", r.text());
+        query_of(r.header("location").unwrap(), "code").unwrap()
+    };
+    // The PKCE verifier: wrong, blank, missing, too short; each fails.
+    for bad in [
+        Some("x".repeat(50)),
+        Some(String::new()),
+        None,
+        Some("abc".to_string()),
+    ] {
+        let (_, challenge) = pkce();
+        let code = sign_in("donor-app", redirect, &challenge, "dr", "dr's password");
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", "donor-app"),
+        ];
+        if let Some(v) = &bad {
+            pairs.push(("code_verifier", v));
+        }
+        let r = post_form(&s, "/auth/token", &form(&pairs), &[]);
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text());
+        assert_eq!(r.json()["error"], "invalid_grant");
+    }
+    // Unknown client, or a redirect URI one character off or with a path added: a page, no redirect.
+    let (_, challenge) = pkce();
+    for (client, uri) in [
+        ("nobody", redirect),
+        ("donor-app", "http://127.0.0.1:9999/cc"),
+        ("donor-app", "http://127.0.0.1:9999/cb/x"),
+        ("donor-app", "https://evil.example/cb"),
+    ] {
+        let r = s.get(&format!(
+            "/auth/authorize?{}",
+            authorize_query(&s, client, uri, "user/Observation.rs", &challenge)
+        ));
+        assert_eq!(r.status, 400, "{client} {uri}");
+        assert!(r.header("location").is_none(), "no open redirect");
+    }
+    // Errors the app can be told of go back to it, with its state.
+    let base = authorize_query(&s, "donor-app", redirect, "user/Observation.rs", &challenge);
+    for (query, error) in [
+        (
+            base.replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            base.replace(
+                &format!("aud={}", form_encode(&s.base)),
+                "aud=https%3A%2F%2Fevil.example%2Ffhir",
+            ),
+            "invalid_request",
+        ),
+        (
+            base.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            base.replace("scope=user%2FObservation.rs", "scope=user%2FPatient.rs"),
+            "invalid_scope",
+        ),
+        (
+            base.replace("scope=user%2FObservation.rs", "scope=user%2FUnicorn.rs"),
+            "invalid_scope",
+        ),
+    ] {
+        let r = s.get(&format!("/auth/authorize?{query}"));
+        assert_eq!(r.status, 302, "{query}");
+        let location = r.header("location").unwrap();
+        assert_eq!(
+            query_of(location, "error").as_deref(),
+            Some(error),
+            "{location}"
+        );
+        assert_eq!(query_of(location, "state").as_deref(), Some("st-1"));
+        assert!(query_of(location, "code").is_none());
+    }
+    // A confidential app authenticates with its secret (Basic), and only with it.
+    let secret = std::fs::read_to_string(dir.path().join("lab-secret")).unwrap();
+    for (password, status) in [("wrong", 401), (secret.as_str(), 200)] {
+        let (verifier, challenge) = pkce();
+        let code = sign_in(
+            "lab",
+            "https://lab.example/cb",
+            &challenge,
+            "dr",
+            "dr's password",
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("lab:{password}"));
+        let auth = format!("Basic {basic}");
+        let r = post_form(
+            &s,
+            "/auth/token",
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://lab.example/cb"),
+                ("code_verifier", &verifier),
+            ]),
+            &[("Authorization", &auth)],
+        );
+        assert_eq!(r.status, status, "{}", r.text());
+    }
+    // A code used by another client is refused.
+    let (verifier, challenge) = pkce();
+    let code = sign_in(
+        "lab",
+        "https://lab.example/cb",
+        &challenge,
+        "dr",
+        "dr's password",
+    );
+    let r = post_form(
+        &s,
+        "/auth/token",
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://lab.example/cb"),
+            ("client_id", "donor-app"),
+            ("code_verifier", &verifier),
+        ]),
+        &[],
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+}
+
+#[test]
+fn sign_in_is_locked_after_five_failures_and_a_huge_password_is_just_wrong() {
+    let (s, _dir) = app_server();
+    let (_, challenge) = pkce();
+    let q = authorize_query(
+        &s,
+        "donor-app",
+        "http://127.0.0.1:9999/cb",
+        "user/Observation.rs",
+        &challenge,
+    );
+    let mut page = s.get(&format!("/auth/authorize?{q}")).text();
+    let huge = "p".repeat(10 << 20);
+    for (i, password) in ["a", "b", "c", "d", huge.as_str()].iter().enumerate() {
+        let r = post_form(
+            &s,
+            "/auth/login",
+            &form(&[
+                ("request", &request_id(&page)),
+                ("username", "dr"),
+                ("password", password),
+            ]),
+            &[],
+        );
+        assert_eq!(r.status, 401, "attempt {i}");
+        page = r.text();
+    }
+    let r = post_form(
+        &s,
+        "/auth/login",
+        &form(&[
+            ("request", &request_id(&page)),
+            ("username", "dr"),
+            ("password", "dr's password"),
+            ("scope", "user/Observation.rs"),
+        ]),
+        &[],
+    );
+    assert_eq!(r.status, 429, "locked even with the right password");
+    assert!(r.text().contains("Too many failed sign-ins"));
 }

@@ -192,7 +192,7 @@ fn start_up_says_where_it_listens_and_keeps_data() {
 }
 
 /// `hemolink auth` with a password on standard input.
-fn auth(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+pub fn auth(dir: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hemolink"))
         .args(["auth"])
         .args(args)

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 pub(super) const MAX_JSON_DEPTH: usize = json::MAX_DEPTH;
 
 /// Decodes `%XX` escapes and `+` of a query component.
-fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -1,0 +1,493 @@
+//! The authorization endpoint (app-launch.html#obtain-authorization-code):
+//! `GET` or `POST /auth/authorize` checks the app's request and shows the
+//! sign-in and consent page (server-rendered, no script: the app's name, each
+//! scope with a box the user may untick, and, when the app asks for
+//! `launch/patient`, the patient to open); `POST /auth/login` checks the
+//! password and the choices and sends the browser back to the app with a
+//! one-time code, which the token endpoint exchanges (with the PKCE
+//! verifier) for an access token.
+//!
+//! An unknown client or a redirect URI not registered for it is answered
+//! here, never by a redirect; every other error goes back to the app as
+//! `error=…&state=…` (RFC 6749 §4.1.2.1).
+
+use super::registry::Client;
+use super::scope::Scope;
+use super::server::AuthServer;
+use crate::fhir::rest::Shared;
+use crate::fhir::rest::request::query_pairs;
+use crate::server::admin::Peer;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long the sign-in page may stay open, and how long a code lives.
+const PAGE_LIFETIME: Duration = Duration::from_secs(600);
+pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Failed sign-ins allowed per account and per address in [`LOCKOUT`].
+const MAX_FAILURES: usize = 5;
+const LOCKOUT: Duration = Duration::from_secs(900);
+
+/// An authorization request waiting for the user.
+pub struct Pending {
+    client: Client,
+    redirect_uri: String,
+    state: Option<String>,
+    scopes: Vec<Scope>,
+    challenge: String,
+    made: Instant,
+}
+
+/// A code the app may exchange once.
+#[derive(Clone)]
+pub struct Code {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub challenge: String,
+    pub scopes: Vec<String>,
+    pub username: String,
+    pub fhir_user: Option<String>,
+    pub patient: Option<String>,
+    pub made: Instant,
+}
+
+/// The authorization server's memory of requests, codes and failed sign-ins.
+#[derive(Default)]
+pub struct Sessions {
+    pending: HashMap<String, Pending>,
+    codes: HashMap<String, Code>,
+    failures: HashMap<String, Vec<Instant>>,
+}
+
+impl Sessions {
+    /// Takes a code out (a code is used once), if it is still young.
+    pub fn take_code(&mut self, code: &str) -> Option<Code> {
+        self.codes
+            .remove(code)
+            .filter(|c| c.made.elapsed() < CODE_LIFETIME)
+    }
+
+    fn forget_old(&mut self) {
+        self.pending.retain(|_, p| p.made.elapsed() < PAGE_LIFETIME);
+        self.codes.retain(|_, c| c.made.elapsed() < CODE_LIFETIME);
+        self.failures.retain(|_, f| {
+            f.retain(|t| t.elapsed() < LOCKOUT);
+            !f.is_empty()
+        });
+    }
+
+    fn locked(&self, key: &str) -> bool {
+        self.failures
+            .get(key)
+            .is_some_and(|f| f.len() >= MAX_FAILURES)
+    }
+}
+
+/// `GET` or `POST /auth/authorize`.
+pub async fn authorize(
+    State(state): State<Shared>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = state.auth.as_deref() else {
+        return off();
+    };
+    let text = if method == Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        uri.query().unwrap_or("").to_string()
+    };
+    let params = query_pairs(&text);
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let client_id = get("client_id").unwrap_or_default();
+    let Some(client) = auth.client(&client_id) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "<p>This application is not registered here.</p>",
+        );
+    };
+    let redirect_uri = get("redirect_uri").unwrap_or_default();
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Wrong return address",
+            "<p>The address this application asked to return to is not one it registered.</p>",
+        );
+    }
+    let state_param = get("state");
+    let back = |error: &str, description: &str| {
+        redirect(
+            &redirect_uri,
+            &[("error", error), ("error_description", description)],
+            state_param.as_deref(),
+        )
+    };
+    if get("response_type").as_deref() != Some("code") {
+        return back("unsupported_response_type", "response_type must be code");
+    }
+    if get("aud").as_deref().map(|a| a.trim_end_matches('/')) != Some(auth.base()) {
+        return back("invalid_request", "aud must be this server's FHIR base URL");
+    }
+    if get("code_challenge_method").as_deref() != Some("S256") {
+        return back(
+            "invalid_request",
+            "PKCE with code_challenge_method S256 is required",
+        );
+    }
+    let challenge = get("code_challenge").unwrap_or_default();
+    if !(43..=128).contains(&challenge.len())
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return back(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256",
+        );
+    }
+    let requested = match Scope::parse_list(&get("scope").unwrap_or_default()) {
+        Ok(s) => s,
+        Err(e) => return back("invalid_scope", &e),
+    };
+    let allowed: Vec<Scope> = client
+        .scopes
+        .iter()
+        .filter_map(|s| Scope::parse(s).ok())
+        .collect();
+    // Identity (`openid`, `fhirUser`), refresh (`offline_access`) and EHR
+    // launch scopes are not granted until what they promise is built.
+    let scopes: Vec<Scope> = requested
+        .into_iter()
+        .filter(|s| matches!(s, Scope::Clinical { .. }) || s.to_string() == "launch/patient")
+        .filter(|s| allowed.iter().any(|a| a.covers(s)))
+        .collect();
+    if scopes.is_empty() {
+        return back(
+            "invalid_scope",
+            "none of the requested scopes is allowed to this application",
+        );
+    }
+    let id = super::registry::new_secret();
+    let pending = Pending {
+        client,
+        redirect_uri: redirect_uri.clone(),
+        state: state_param.clone(),
+        scopes,
+        challenge,
+        made: Instant::now(),
+    };
+    let html = sign_in(&id, &pending, None);
+    let mut sessions = auth.sessions();
+    sessions.forget_old();
+    sessions.pending.insert(id, pending);
+    page(StatusCode::OK, "Sign in", &html)
+}
+
+/// `POST /auth/login`: the sign-in page's form.
+pub async fn login(
+    State(state): State<Shared>,
+    peer: Option<Extension<Peer>>,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = state.auth.as_deref() else {
+        return off();
+    };
+    let form = query_pairs(&String::from_utf8_lossy(&body));
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let ticked: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let id = get("request");
+    let Some(pending) = auth.sessions().pending.remove(&id) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Expired",
+            "<p>This sign-in page has expired or was used. Start again from the application.</p>",
+        );
+    };
+    let address = peer
+        .map(|Extension(Peer(a))| a.ip().to_string())
+        .unwrap_or_default();
+    let username = get("username");
+    let keys = [format!("user:{username}"), format!("address:{address}")];
+    if keys.iter().any(|k| auth.sessions().locked(k)) {
+        tracing::warn!("sign-in refused for a locked account or address ({address})");
+        let html = sign_in(
+            &id,
+            &pending,
+            Some("Too many failed sign-ins. Try again in 15 minutes."),
+        );
+        auth.sessions().pending.insert(id, pending);
+        return page(StatusCode::TOO_MANY_REQUESTS, "Sign in", &html);
+    }
+    let user = auth.sign_in(&username, &get("password"));
+    let Some(user) = user else {
+        tracing::info!("failed sign-in from {address}");
+        let mut sessions = auth.sessions();
+        for k in keys {
+            sessions.failures.entry(k).or_default().push(Instant::now());
+        }
+        drop(sessions);
+        let html = sign_in(&id, &pending, Some("Wrong username or password."));
+        auth.sessions().pending.insert(id, pending);
+        return page(StatusCode::UNAUTHORIZED, "Sign in", &html);
+    };
+    let scopes: Vec<String> = pending
+        .scopes
+        .iter()
+        .map(ToString::to_string)
+        .filter(|s| ticked.contains(s))
+        .collect();
+    let wants_patient = scopes.iter().any(|s| s == "launch/patient");
+    let patient = match (wants_patient, user.role, &user.fhir_user) {
+        (false, _, _) => None,
+        (true, super::registry::Role::Patient, Some(me)) => {
+            me.strip_prefix("Patient/").map(str::to_string)
+        }
+        (true, _, _) => Some(get("patient")).filter(|p| crate::fhir::rest::is_valid_id(p)),
+    };
+    if wants_patient && patient.is_none() {
+        let html = sign_in(
+            &id,
+            &pending,
+            Some("Choose the patient to open (a Patient id)."),
+        );
+        auth.sessions().pending.insert(id, pending);
+        return page(StatusCode::BAD_REQUEST, "Sign in", &html);
+    }
+    if scopes.is_empty() {
+        return redirect(
+            &pending.redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "no scope was allowed"),
+            ],
+            pending.state.as_deref(),
+        );
+    }
+    let code = super::registry::new_secret();
+    auth.sessions().codes.insert(
+        code.clone(),
+        Code {
+            client_id: pending.client.id.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
+            challenge: pending.challenge.clone(),
+            scopes,
+            username: user.username.clone(),
+            fhir_user: user.fhir_user.clone(),
+            patient,
+            made: Instant::now(),
+        },
+    );
+    tracing::info!(
+        "user {} authorized client {}",
+        user.username,
+        pending.client.id
+    );
+    redirect(
+        &pending.redirect_uri,
+        &[("code", &code)],
+        pending.state.as_deref(),
+    )
+}
+
+/// The page of an authorization endpoint with authorization off.
+fn off() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Not available",
+        "<p>Authorization is off.</p>",
+    )
+}
+
+/// 302 to the app's redirect URI with these parameters and `state`.
+fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>) -> Response {
+    let mut url = to.to_string();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    for (k, v) in params.iter().copied().chain(state.map(|s| ("state", s))) {
+        url.push(sep);
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&encode(v));
+        sep = '&';
+    }
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Percent-encodes everything but the unreserved characters (RFC 3986 §2.3).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Escapes text for HTML.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The sign-in and consent form.
+fn sign_in(id: &str, p: &Pending, error: Option<&str>) -> String {
+    let mut out = format!(
+        "<p><strong>{}</strong> asks to use Hemolink on your behalf.</p>",
+        html(&p.client.name)
+    );
+    if let Some(e) = error {
+        out.push_str(&format!(
+            "<p role=\"alert\" class=\"error\">{}</p>",
+            html(e)
+        ));
+    }
+    out.push_str(&format!(
+        "<form method=\"post\" action=\"login\">\
+         <input type=\"hidden\" name=\"request\" value=\"{}\">\
+         <label for=\"username\">Username</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
+         <label for=\"password\">Password</label>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+         <fieldset><legend>It may</legend>",
+        html(id)
+    ));
+    for (i, scope) in p.scopes.iter().enumerate() {
+        let s = scope.to_string();
+        out.push_str(&format!(
+            "<div><input type=\"checkbox\" id=\"scope{i}\" name=\"scope\" value=\"{}\" checked>\
+             <label for=\"scope{i}\">{} <code>{}</code></label></div>",
+            html(&s),
+            html(&describe(scope)),
+            html(&s)
+        ));
+    }
+    out.push_str("</fieldset>");
+    if p.scopes.iter().any(|s| s.to_string() == "launch/patient") {
+        out.push_str(
+            "<label for=\"patient\">Patient to open (its id; a patient's own record is opened for them)</label>\
+             <input id=\"patient\" name=\"patient\">",
+        );
+    }
+    out.push_str("<button type=\"submit\">Allow</button></form>");
+    out
+}
+
+/// A scope in words.
+fn describe(scope: &Scope) -> String {
+    match scope {
+        Scope::Other(s) => match s.as_str() {
+            "openid" | "profile" | "fhirUser" => "know who you are".into(),
+            "launch/patient" => "open one patient's record".into(),
+            "launch/encounter" => "open one encounter".into(),
+            "launch" => "start from your current context".into(),
+            "offline_access" => "keep access while you are away".into(),
+            "online_access" => "keep access while you are signed in".into(),
+            other => other.into(),
+        },
+        Scope::Clinical {
+            resource_type,
+            permissions: p,
+            ..
+        } => {
+            let mut verbs = Vec::new();
+            for (on, verb) in [
+                (p.read || p.search, "read"),
+                (p.create, "create"),
+                (p.update, "change"),
+                (p.delete, "delete"),
+            ] {
+                if on {
+                    verbs.push(verb);
+                }
+            }
+            format!(
+                "{} {}",
+                verbs.join(", "),
+                resource_type.as_deref().unwrap_or("all records")
+            )
+        }
+    }
+}
+
+/// A whole page.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let text = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} · Hemolink</title><style>\
+         body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}\
+         label,input,button{{display:block;margin:.3rem 0}}fieldset div label,fieldset div input{{display:inline}}\
+         .error{{color:#a00;font-weight:bold}}:focus{{outline:3px solid #05a}}\
+         </style></head><body><main><h1>{t}</h1>{body}</main></body></html>",
+        t = html(title)
+    );
+    let mut r = (status, text).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+impl AuthServer {
+    pub(super) fn client(&self, id: &str) -> Option<Client> {
+        self.registry()
+            .clients()
+            .ok()?
+            .into_iter()
+            .find(|c| c.id == id)
+    }
+
+    /// The user, when the password is theirs.
+    fn sign_in(&self, username: &str, password: &str) -> Option<super::registry::User> {
+        let registry = self.registry();
+        if !registry.password_matches(username, password).ok()? {
+            return None;
+        }
+        registry
+            .users()
+            .ok()?
+            .into_iter()
+            .find(|u| u.username == username)
+    }
+}
