@@ -196,6 +196,26 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
     ))
 }
 
+/// The CapabilityStatement's `rest.security` with `--auth smart`: CORS, the
+/// SMART-on-FHIR service, and the `oauth-uris` extension that clients of
+/// SMART 1.0 look for (conformance.html, "Declaring support").
+pub fn security(base: &str) -> Value {
+    json!({
+        "cors": true,
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR",
+        }]}],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                {"url": "authorize", "valueUri": format!("{base}/auth/authorize")},
+                {"url": "token", "valueUri": format!("{base}/auth/token")},
+            ],
+        }],
+    })
+}
+
 /// `GET /auth/jwks`: the public keys that sign access tokens.
 async fn jwks(State(state): State<Shared>) -> Result<Response, FhirError> {
     let auth = server(&state)?;

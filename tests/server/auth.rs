@@ -135,7 +135,16 @@ fn backend(scopes: &str) -> Backend {
 fn discovery_and_jwks_are_public_and_list_only_what_works() {
     let b = backend("system/*.rs");
     let s = &b.server;
-    assert_eq!(s.get("/metadata").status, 200);
+    let metadata = s.get("/metadata");
+    assert_eq!(metadata.status, 200);
+    let security = &metadata.json()["rest"][0]["security"];
+    assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    let uris = &security["extension"][0];
+    assert_eq!(
+        uris["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
+    assert_eq!(uris["extension"][1]["valueUri"], b.token_url());
     assert_eq!(s.get("/health").status, 200);
     let config = s.get("/.well-known/smart-configuration");
     assert_eq!(config.status, 200);

@@ -147,9 +147,15 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
             ),
         ));
     }
-    let statement = state
-        .capability
-        .get_or_init(|| capability_statement(&state.config.base_url, state.config.multiple_delete));
+    let statement = state.capability.get_or_init(|| {
+        let mut statement =
+            capability_statement(&state.config.base_url, state.config.multiple_delete);
+        if state.auth.is_some() {
+            statement["rest"][0]["security"] =
+                crate::auth::server::security(&state.config.base_url);
+        }
+        statement
+    });
     let mut r = response::value_response(StatusCode::OK, statement, &fhir)?;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&statement.to_string(), &mut hasher);
