@@ -43,16 +43,22 @@ pub struct Pending {
     made: Instant,
 }
 
+/// What a user granted an app: the context of its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGrant {
+    pub client_id: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+    pub fhir_user: Option<String>,
+    pub patient: Option<String>,
+}
+
 /// A code the app may exchange once.
 #[derive(Clone)]
 pub struct Code {
-    pub client_id: String,
     pub redirect_uri: String,
     pub challenge: String,
-    pub scopes: Vec<String>,
-    pub username: String,
-    pub fhir_user: Option<String>,
-    pub patient: Option<String>,
+    pub context: UserGrant,
     pub made: Instant,
 }
 
@@ -166,11 +172,14 @@ pub async fn authorize(
         .iter()
         .filter_map(|s| Scope::parse(s).ok())
         .collect();
-    // Identity (`openid`, `fhirUser`), refresh (`offline_access`) and EHR
-    // launch scopes are not granted until what they promise is built.
+    // Identity (`openid`, `fhirUser`), `online_access` and EHR launch scopes
+    // are not granted until what they promise is built.
     let scopes: Vec<Scope> = requested
         .into_iter()
-        .filter(|s| matches!(s, Scope::Clinical { .. }) || s.to_string() == "launch/patient")
+        .filter(|s| {
+            matches!(s, Scope::Clinical { .. })
+                || ["launch/patient", "offline_access"].contains(&s.to_string().as_str())
+        })
         .filter(|s| allowed.iter().any(|a| a.covers(s)))
         .collect();
     if scopes.is_empty() {
@@ -288,13 +297,15 @@ pub async fn login(
     auth.sessions().codes.insert(
         code.clone(),
         Code {
-            client_id: pending.client.id.clone(),
             redirect_uri: pending.redirect_uri.clone(),
             challenge: pending.challenge.clone(),
-            scopes,
-            username: user.username.clone(),
-            fhir_user: user.fhir_user.clone(),
-            patient,
+            context: UserGrant {
+                client_id: pending.client.id.clone(),
+                username: user.username.clone(),
+                scopes,
+                fhir_user: user.fhir_user.clone(),
+                patient,
+            },
             made: Instant::now(),
         },
     );

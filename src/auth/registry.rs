@@ -137,6 +137,20 @@ impl Registry {
                  exp       INTEGER NOT NULL,  -- seconds since the Unix epoch
                  PRIMARY KEY (client_id, jti)
              ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS refresh_token (
+                 hash      TEXT PRIMARY KEY,   -- SHA-256 of the token, base64url
+                 client_id TEXT NOT NULL,
+                 username  TEXT NOT NULL,
+                 scopes    TEXT NOT NULL,
+                 fhir_user TEXT,
+                 patient   TEXT,
+                 expires   INTEGER NOT NULL,   -- seconds since the Unix epoch
+                 revoked   INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS revoked_jti (
+                 jti TEXT PRIMARY KEY,
+                 exp INTEGER NOT NULL
+             ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS signing_key (
                  kid        TEXT PRIMARY KEY,
                  pkcs8      BLOB NOT NULL,     -- the private key

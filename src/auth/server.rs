@@ -7,10 +7,11 @@
 //! registered inline for the client) and the standalone launch
 //! (`authorization_code` with PKCE, see [`super::authorize`], for public
 //! clients and for confidential ones by secret or assertion). The discovery
-//! document lists exactly that; refresh and identity tokens, the EHR launch,
-//! introspection and revocation are not built yet and are not listed.
+//! document lists exactly that, with refresh, revocation and introspection
+//! ([`super::refresh`]); identity tokens and the EHR launch are not built yet
+//! and are not listed.
 
-use super::authorize::Sessions;
+use super::authorize::{Sessions, UserGrant};
 use super::grant::{GRANT, Grant};
 use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, Registry};
@@ -133,6 +134,8 @@ pub fn routes() -> Router<Shared> {
         .route("/.well-known/smart-configuration", get(smart_configuration))
         .route("/auth/jwks", get(jwks))
         .route("/auth/token", post(token))
+        .route("/auth/revoke", post(super::refresh::revoke))
+        .route("/auth/introspect", post(super::refresh::introspect))
         .route(
             "/auth/authorize",
             get(super::authorize::authorize).post(super::authorize::authorize),
@@ -151,14 +154,14 @@ fn public(path: &str) -> bool {
         || path.starts_with("/auth/")
 }
 
-fn server(state: &Shared) -> Result<&AuthServer, FhirError> {
+pub(super) fn server(state: &Shared) -> Result<&AuthServer, FhirError> {
     state
         .auth
         .as_deref()
         .ok_or_else(|| FhirError::not_found("authorization is off"))
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(super) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -181,16 +184,20 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
             "authorization_endpoint": format!("{}/auth/authorize", auth.base),
             "token_endpoint": auth.token_url(),
             "jwks_uri": format!("{}/auth/jwks", auth.base),
-            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "introspection_endpoint": format!("{}/auth/introspect", auth.base),
+            "revocation_endpoint": format!("{}/auth/revoke", auth.base),
+            "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
             "response_types_supported": ["code"],
             "token_endpoint_auth_methods_supported":
                 ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
             "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
-                "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write", "launch/patient"],
+                "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write", "launch/patient",
+                "offline_access"],
             "capabilities": ["launch-standalone", "authorize-post", "client-public",
                 "client-confidential-symmetric", "client-confidential-asymmetric",
-                "context-standalone-patient", "permission-user", "permission-v1", "permission-v2"],
+                "context-standalone-patient", "permission-offline", "permission-user",
+                "permission-v1", "permission-v2"],
             "code_challenge_methods_supported": ["S256"],
         }),
     ))
@@ -227,13 +234,13 @@ async fn jwks(State(state): State<Shared>) -> Result<Response, FhirError> {
 }
 
 /// An OAuth error (RFC 6749 §5.2).
-struct OAuthError {
+pub(super) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
 }
 
-fn refuse(error: &'static str, description: impl Into<String>) -> OAuthError {
+pub(super) fn refuse(error: &'static str, description: impl Into<String>) -> OAuthError {
     OAuthError {
         status: if error == "invalid_client" {
             StatusCode::UNAUTHORIZED
@@ -261,7 +268,7 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store(r: &mut Response) {
+pub(super) fn no_store(r: &mut Response) {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -294,11 +301,12 @@ fn issue(auth: &AuthServer, body: &[u8], basic: Option<&str>) -> Result<Value, O
     match field("grant_type") {
         Some("client_credentials") => {}
         Some("authorization_code") => return exchange(auth, &form, basic),
+        Some("refresh_token") => return super::refresh::refresh(auth, &form, basic),
         Some(other) => {
             return Err(refuse(
                 "unsupported_grant_type",
                 format!(
-                    "grant_type '{other}' is not supported (authorization_code and client_credentials are)"
+                    "grant_type '{other}' is not supported (authorization_code, refresh_token and client_credentials are)"
                 ),
             ));
         }
@@ -372,7 +380,7 @@ fn issue(auth: &AuthServer, body: &[u8], basic: Option<&str>) -> Result<Value, O
 }
 
 /// The value of a form field.
-fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -391,22 +399,8 @@ fn exchange(
         .sessions()
         .take_code(field("code").unwrap_or(""))
         .ok_or_else(|| refuse("invalid_grant", "the code is unknown, used or expired"))?;
-    let client = auth
-        .client(&code.client_id)
-        .ok_or_else(|| refuse("invalid_client", "the client is no longer registered"))?;
-    let presented = match client.kind {
-        ClientKind::Public => field("client_id").map(str::to_string),
-        ClientKind::ConfidentialSymmetric => Some(secret_client(auth, form, basic)?),
-        ClientKind::ConfidentialAsymmetric => Some(
-            authenticate(
-                auth,
-                field("client_assertion")
-                    .ok_or_else(|| refuse("invalid_client", "client_assertion is missing"))?,
-            )?
-            .id,
-        ),
-    };
-    if presented.as_deref() != Some(code.client_id.as_str()) {
+    let client = client_of(auth, form, basic)?;
+    if client.id != code.context.client_id {
         return Err(refuse(
             "invalid_grant",
             "the code was issued to another client",
@@ -430,19 +424,61 @@ fn exchange(
             "the PKCE code_verifier does not match",
         ));
     }
+    let mut body = user_token(auth, &code.context)?;
+    if code.context.scopes.iter().any(|s| s == "offline_access") {
+        let refresh = auth
+            .registry()
+            .add_refresh_token(&code.context)
+            .map_err(|e| refuse("server_error", e))?;
+        body["refresh_token"] = json!(refresh);
+    }
+    Ok(body)
+}
+
+/// The client of a token request, authenticated as it registered: by an
+/// assertion, by its secret (HTTP Basic or the form), or, for a public
+/// client, by its `client_id` alone.
+pub(super) fn client_of(
+    auth: &AuthServer,
+    form: &[(String, String)],
+    basic: Option<&str>,
+) -> Result<Client, OAuthError> {
+    if let Some(assertion) = form_field(form, "client_assertion") {
+        return authenticate(auth, assertion);
+    }
+    if basic.is_some() || form_field(form, "client_secret").is_some() {
+        let id = secret_client(auth, form, basic)?;
+        return auth
+            .client(&id)
+            .ok_or_else(|| refuse("invalid_client", "the client is no longer registered"));
+    }
+    let id = form_field(form, "client_id").unwrap_or("");
+    match auth.client(id) {
+        Some(c) if c.kind == ClientKind::Public => Ok(c),
+        Some(_) => Err(refuse(
+            "invalid_client",
+            "a confidential client authenticates with its secret or an assertion",
+        )),
+        None => Err(refuse("invalid_client", "no client has this client_id")),
+    }
+}
+
+/// The token response for a user's grant: an access token (3,600 s) with
+/// the user, the scopes and the patient chosen.
+pub(super) fn user_token(auth: &AuthServer, grant: &UserGrant) -> Result<Value, OAuthError> {
     let now = now_micros() / 1_000_000;
-    let scope = code.scopes.join(" ");
+    let scope = grant.scopes.join(" ");
     let mut claims = json!({
         "iss": auth.base,
         "aud": auth.base,
-        "sub": code.username,
-        "client_id": code.client_id,
+        "sub": grant.username,
+        "client_id": grant.client_id,
         "scope": scope,
         "iat": now,
         "exp": now + TOKEN_LIFETIME_MAX,
         "jti": super::registry::new_secret(),
     });
-    if let Some(f) = &code.fhir_user {
+    if let Some(f) = &grant.fhir_user {
         claims["fhirUser"] = json!(format!("{}/{f}", auth.base));
     }
     let mut body = json!({
@@ -450,7 +486,7 @@ fn exchange(
         "expires_in": TOKEN_LIFETIME_MAX,
         "scope": scope,
     });
-    if let Some(p) = &code.patient {
+    if let Some(p) = &grant.patient {
         claims["patient"] = json!(p);
         body["patient"] = json!(p);
         body["need_patient_banner"] = json!(true);
@@ -462,8 +498,8 @@ fn exchange(
     body["access_token"] = json!(key.sign(&claims).map_err(|e| refuse("server_error", e))?);
     tracing::info!(
         "access token issued to client {} for user {}: {scope}",
-        code.client_id,
-        code.username
+        grant.client_id,
+        grant.username
     );
     Ok(body)
 }
@@ -639,13 +675,22 @@ pub async fn require_token(State(state): State<Shared>, request: Request, next: 
         return unauthorized(None);
     };
     match check(auth, token) {
-        Ok(grant) => GRANT.scope(grant, next.run(request)).await,
+        Ok(checked) => GRANT.scope(checked.grant, next.run(request)).await,
         Err(why) => unauthorized(Some(why)),
     }
 }
 
-/// The grant of a valid access token issued here.
-fn check(auth: &AuthServer, token: &str) -> Result<Grant, String> {
+/// A valid access token issued here: its grant, `jti`, expiry and claims.
+pub(super) struct Checked {
+    pub grant: Grant,
+    pub jti: String,
+    pub exp: i64,
+    pub claims: Value,
+}
+
+/// Checks an access token issued here: signature, issuer, audience, expiry,
+/// and that it was not revoked.
+pub(super) fn check(auth: &AuthServer, token: &str) -> Result<Checked, String> {
     if token.len() > MAX_TOKEN {
         return Err("the access token is too large".into());
     }
@@ -662,10 +707,19 @@ fn check(auth: &AuthServer, token: &str) -> Result<Grant, String> {
     let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
         .map_err(|e| format!("the access token does not check: {e}"))?
         .claims;
+    let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+    if auth.registry().revoked(&jti)? {
+        return Err("the access token was revoked".into());
+    }
     let scopes = Scope::parse_list(claims["scope"].as_str().unwrap_or(""))?;
-    Ok(Grant {
-        client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
-        scopes,
+    Ok(Checked {
+        grant: Grant {
+            client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
+            scopes,
+        },
+        jti,
+        exp: claims["exp"].as_i64().unwrap_or(0),
+        claims,
     })
 }
 

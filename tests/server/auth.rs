@@ -153,7 +153,7 @@ fn discovery_and_jwks_are_public_and_list_only_what_works() {
     assert_eq!(c["token_endpoint"], b.token_url());
     assert_eq!(
         c["grant_types_supported"],
-        json!(["authorization_code", "client_credentials"])
+        json!(["authorization_code", "client_credentials", "refresh_token"])
     );
     assert_eq!(c["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
@@ -437,7 +437,7 @@ fn app_server() -> (Server, tempfile::TempDir) {
             "--redirect-uri",
             "http://127.0.0.1:9999/cb",
             "--scopes",
-            "launch/patient openid fhirUser user/Observation.rs",
+            "launch/patient openid fhirUser offline_access user/Observation.rs",
         ],
         "",
     );
@@ -813,7 +813,9 @@ fn pkce_aud_redirect_and_client_errors_grant_nothing() {
         ]),
         &[],
     );
-    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_grant");
+    assert!(r.text().contains("another client"));
 }
 
 #[test]
@@ -856,4 +858,149 @@ fn sign_in_is_locked_after_five_failures_and_a_huge_password_is_just_wrong() {
     );
     assert_eq!(r.status, 429, "locked even with the right password");
     assert!(r.text().contains("Too many failed sign-ins"));
+}
+
+/// Signs `user` in to the public app with `scope` and exchanges the code:
+/// the token response.
+fn launch(s: &Server, scope: &str, user: &str, password: &str) -> Value {
+    let redirect = "http://127.0.0.1:9999/cb";
+    let (verifier, challenge) = pkce();
+    let q = authorize_query(s, "donor-app", redirect, scope, &challenge);
+    let page = s.get(&format!("/auth/authorize?{q}")).text();
+    let mut pairs = vec![
+        ("request".to_string(), request_id(&page)),
+        ("username".to_string(), user.to_string()),
+        ("password".to_string(), password.to_string()),
+    ];
+    for sc in scope.split(' ') {
+        pairs.push(("scope".to_string(), sc.to_string()));
+    }
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = post_form(s, "/auth/login", &form(&pairs), &[]);
+    let code = query_of(r.header("location").expect("a redirect"), "code").unwrap();
+    let t = post_form(
+        s,
+        "/auth/token",
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "donor-app"),
+            ("code_verifier", &verifier),
+        ]),
+        &[],
+    );
+    assert_eq!(t.status, 200, "{}", t.text());
+    t.json()
+}
+
+#[test]
+fn refresh_narrows_only_and_revoked_tokens_stop_working() {
+    let (s, dir) = app_server();
+    let t = launch(
+        &s,
+        "offline_access user/Observation.rs",
+        "dr",
+        "dr's password",
+    );
+    let refresh_token = t["refresh_token"]
+        .as_str()
+        .expect("offline_access gives a refresh token");
+    let refresh = |scope: Option<&str>, client: &[(&str, &str)], auth: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        pairs.extend_from_slice(client);
+        if let Some(sc) = scope {
+            pairs.push(("scope", sc));
+        }
+        post_form(&s, "/auth/token", &form(&pairs), auth)
+    };
+    let public = [("client_id", "donor-app")];
+    let r = refresh(None, &public, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["scope"], "offline_access user/Observation.rs");
+    let r = refresh(Some("user/Observation.r"), &public, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["scope"], "user/Observation.r");
+    let r = refresh(Some("user/Observation.rs user/Patient.rs"), &public, &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_scope", "no widening");
+    let secret = std::fs::read_to_string(dir.path().join("lab-secret")).unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("lab:{secret}"))
+    );
+    let r = refresh(None, &[], &[("Authorization", &basic)]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_grant", "bound to its client");
+
+    // Introspection: by the holder of an access token, or an authenticated client.
+    let access = t["access_token"].as_str().unwrap();
+    let bearer = format!("Bearer {access}");
+    let introspect = |token: &str, auth: &[(&str, &str)], client: &[(&str, &str)]| {
+        let mut pairs = vec![("token", token)];
+        pairs.extend_from_slice(client);
+        post_form(&s, "/auth/introspect", &form(&pairs), auth)
+    };
+    let i = introspect(access, &[("Authorization", &bearer)], &[]);
+    assert_eq!(i.status, 200, "{}", i.text());
+    let i = i.json();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["scope"], "offline_access user/Observation.rs");
+    assert_eq!(i["client_id"], "donor-app");
+    assert_eq!(i["sub"], "dr");
+    assert!(i["exp"].as_i64().unwrap() > 0);
+    assert_eq!(
+        introspect("garbage", &[], &public).json(),
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(access, &[], &[]).status,
+        401,
+        "introspection is not public"
+    );
+    assert_eq!(
+        introspect(refresh_token, &[], &public).json()["active"],
+        true
+    );
+
+    // Revoking the access token ends it; revoking the refresh token too.
+    assert_eq!(
+        s.get_with("/Observation", &[("Authorization", &bearer)])
+            .status,
+        200
+    );
+    let r = post_form(
+        &s,
+        "/auth/revoke",
+        &form(&[("token", access), ("client_id", "donor-app")]),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let r = s.get_with("/Observation", &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("revoked"));
+    assert_eq!(introspect(access, &[], &public).json()["active"], false);
+    let r = post_form(
+        &s,
+        "/auth/revoke",
+        &form(&[("token", refresh_token), ("client_id", "donor-app")]),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let r = refresh(None, &public, &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let r = post_form(
+        &s,
+        "/auth/revoke",
+        &form(&[("token", "never-issued"), ("client_id", "donor-app")]),
+        &[],
+    );
+    assert_eq!(r.status, 200, "an unknown token is answered 200 too");
 }
