@@ -11,8 +11,8 @@
 //! here, never by a redirect; every other error goes back to the app as
 //! `error=…&state=…` (RFC 6749 §4.1.2.1).
 
-use super::registry::Client;
-use super::scope::Scope;
+use super::registry::{Client, Role};
+use super::scope::{Context, Scope};
 use super::server::AuthServer;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::request::query_pairs;
@@ -28,6 +28,12 @@ use std::time::{Duration, Instant};
 /// How long the sign-in page may stay open, and how long a code lives.
 const PAGE_LIFETIME: Duration = Duration::from_secs(600);
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Most sign-in pages open at once, and the longest `state` and username
+/// kept: an unauthenticated client cannot make the server hold more.
+const MAX_PENDING: usize = 10_000;
+const MAX_STATE: usize = 512;
+const MAX_USERNAME: usize = 64;
 
 /// Failed sign-ins allowed per account and per address in [`LOCKOUT`].
 const MAX_FAILURES: usize = 5;
@@ -132,7 +138,7 @@ pub async fn authorize(
             "<p>The address this application asked to return to is not one it registered.</p>",
         );
     }
-    let state_param = get("state");
+    let state_param = get("state").filter(|s| s.len() <= MAX_STATE);
     let back = |error: &str, description: &str| {
         redirect(
             &redirect_uri,
@@ -163,10 +169,14 @@ pub async fn authorize(
             "code_challenge must be a base64url SHA-256",
         );
     }
-    let requested = match Scope::parse_list(&get("scope").unwrap_or_default()) {
+    if get("state").is_some_and(|s| s.len() > MAX_STATE) {
+        return back("invalid_request", "state is longer than 512 characters");
+    }
+    let mut requested = match Scope::parse_list(&get("scope").unwrap_or_default()) {
         Ok(s) => s,
         Err(e) => return back("invalid_scope", &e),
     };
+    requested.dedup_by(|a, b| a == b);
     let allowed: Vec<Scope> = client
         .scopes
         .iter()
@@ -200,6 +210,12 @@ pub async fn authorize(
     let html = sign_in(&id, &pending, None);
     let mut sessions = auth.sessions();
     sessions.forget_old();
+    if sessions.pending.len() >= MAX_PENDING {
+        return back(
+            "temporarily_unavailable",
+            "too many sign-ins are open; try again later",
+        );
+    }
     sessions.pending.insert(id, pending);
     page(StatusCode::OK, "Sign in", &html)
 }
@@ -236,9 +252,25 @@ pub async fn login(
     let address = peer
         .map(|Extension(Peer(a))| a.ip().to_string())
         .unwrap_or_default();
-    let username = get("username");
+    let username: String = get("username").chars().take(MAX_USERNAME).collect();
     let keys = [format!("user:{username}"), format!("address:{address}")];
-    if keys.iter().any(|k| auth.sessions().locked(k)) {
+    // The attempt counts before the password is checked, under one lock, so
+    // that attempts sent side by side cannot all pass the lockout.
+    let locked = {
+        let mut sessions = auth.sessions();
+        let locked = keys.iter().any(|k| sessions.locked(k));
+        if !locked {
+            for k in &keys {
+                sessions
+                    .failures
+                    .entry(k.clone())
+                    .or_default()
+                    .push(Instant::now());
+            }
+        }
+        locked
+    };
+    if locked {
         tracing::warn!("sign-in refused for a locked account or address ({address})");
         let html = sign_in(
             &id,
@@ -251,27 +283,40 @@ pub async fn login(
     let user = auth.sign_in(&username, &get("password"));
     let Some(user) = user else {
         tracing::info!("failed sign-in from {address}");
-        let mut sessions = auth.sessions();
-        for k in keys {
-            sessions.failures.entry(k).or_default().push(Instant::now());
-        }
-        drop(sessions);
         let html = sign_in(&id, &pending, Some("Wrong username or password."));
         auth.sessions().pending.insert(id, pending);
         return page(StatusCode::UNAUTHORIZED, "Sign in", &html);
     };
+    // What the user ticked, and what their role may have: `system/` scopes
+    // are never a user's; `user/` scopes (every record of a type) are not a
+    // patient's.
     let scopes: Vec<String> = pending
         .scopes
         .iter()
+        .filter(|s| match s {
+            Scope::Clinical { context, .. } => match context {
+                Context::System => false,
+                Context::User => user.role != Role::Patient,
+                Context::Patient => true,
+            },
+            Scope::Other(_) => true,
+        })
         .map(ToString::to_string)
         .filter(|s| ticked.contains(s))
         .collect();
+    {
+        // It succeeded: it does not count against the account or address.
+        let mut sessions = auth.sessions();
+        for k in &keys {
+            if let Some(f) = sessions.failures.get_mut(k) {
+                f.pop();
+            }
+        }
+    }
     let wants_patient = scopes.iter().any(|s| s == "launch/patient");
     let patient = match (wants_patient, user.role, &user.fhir_user) {
         (false, _, _) => None,
-        (true, super::registry::Role::Patient, Some(me)) => {
-            me.strip_prefix("Patient/").map(str::to_string)
-        }
+        (true, Role::Patient, Some(me)) => me.strip_prefix("Patient/").map(str::to_string),
         (true, _, _) => Some(get("patient")).filter(|p| crate::fhir::rest::is_valid_id(p)),
     };
     if wants_patient && patient.is_none() {
@@ -489,13 +534,14 @@ impl AuthServer {
             .find(|c| c.id == id)
     }
 
-    /// The user, when the password is theirs.
+    /// The user, when the password is theirs (checked without holding the
+    /// registry, which every request's token check needs).
     fn sign_in(&self, username: &str, password: &str) -> Option<super::registry::User> {
-        let registry = self.registry();
-        if !registry.password_matches(username, password).ok()? {
+        let hash = self.registry().password_hash(username).ok()?;
+        if !super::registry::verify(hash.as_deref(), password) {
             return None;
         }
-        registry
+        self.registry()
             .users()
             .ok()?
             .into_iter()

@@ -9,6 +9,7 @@ use super::scope::Scope;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The file in the data directory.
@@ -108,6 +109,17 @@ impl Registry {
     pub fn open(dir: &Path) -> Result<Registry, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(FILE);
+        // It holds private keys: its owner alone may read it, from the first
+        // byte (SQLite gives its WAL and shared-memory files the same mode).
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|_| {
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -160,10 +172,6 @@ impl Registry {
              );",
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
-        // It holds private keys: its owner alone may read it (SQLite gives
-        // its WAL and shared-memory files the same mode).
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Registry { conn })
     }
 
@@ -283,36 +291,25 @@ impl Registry {
         rows.map(|row| row.map_err(|e| e.to_string())?).collect()
     }
 
-    /// Whether `secret` is the secret of client `id`.
-    pub fn client_secret_matches(&self, id: &str, secret: &str) -> Result<bool, String> {
-        self.matches("SELECT secret_hash FROM client WHERE id = ?1", id, secret)
+    /// The hash of client `id`'s secret (none for a client without one).
+    pub fn secret_hash(&self, id: &str) -> Result<Option<String>, String> {
+        self.stored_hash("SELECT secret_hash FROM client WHERE id = ?1", id)
     }
 
-    /// Whether `password` is the password of user `username`.
-    pub fn password_matches(&self, username: &str, password: &str) -> Result<bool, String> {
-        self.matches(
+    /// The hash of user `username`'s password.
+    pub fn password_hash(&self, username: &str) -> Result<Option<String>, String> {
+        self.stored_hash(
             "SELECT password_hash FROM user WHERE username = ?1",
             username,
-            password,
         )
     }
 
-    fn matches(&self, sql: &str, key: &str, secret: &str) -> Result<bool, String> {
-        if secret.len() > MAX_SECRET {
-            return Ok(false);
-        }
-        let stored: Option<Option<String>> = self
-            .conn
-            .query_row(sql, params![key], |r| r.get(0))
+    fn stored_hash(&self, sql: &str, key: &str) -> Result<Option<String>, String> {
+        self.conn
+            .query_row(sql, params![key], |r| r.get::<_, Option<String>>(0))
             .optional()
-            .map_err(|e| e.to_string())?;
-        let Some(Some(stored)) = stored else {
-            return Ok(false);
-        };
-        let parsed = PasswordHash::new(&stored).map_err(|e| e.to_string())?;
-        Ok(argon2::Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok())
+            .map(Option::flatten)
+            .map_err(|e| e.to_string())
     }
 
     /// Records the `jti` of a client assertion that expires at `exp` (seconds);
@@ -342,13 +339,34 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    /// Removes a user; whether there was one.
+    /// Removes a user, and ends the refresh tokens they granted; whether there
+    /// was one.
     pub fn remove_user(&self, username: &str) -> Result<bool, String> {
+        self.conn
+            .execute(
+                "UPDATE refresh_token SET revoked = 1 WHERE username = ?1",
+                params![username],
+            )
+            .map_err(|e| e.to_string())?;
         self.conn
             .execute("DELETE FROM user WHERE username = ?1", params![username])
             .map(|n| n > 0)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Whether `secret` matches a stored hash (none matches nothing). Slow by
+/// design (argon2id): call it without holding the registry.
+pub fn verify(hash: Option<&str>, secret: &str) -> bool {
+    if secret.len() > MAX_SECRET {
+        return false;
+    }
+    hash.and_then(|h| PasswordHash::new(h).ok())
+        .is_some_and(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .is_ok()
+        })
 }
 
 /// 32 random bytes, base64url: a client secret or a client id.
@@ -472,6 +490,12 @@ fn check_redirect(uri: &str) -> Result<(), String> {
     }
     if uri.contains('#') {
         return Err(format!("redirect URI '{uri}' has a fragment"));
+    }
+    let authority = uri
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+    if authority.contains('@') {
+        return Err(format!("redirect URI '{uri}' has user information"));
     }
     Ok(())
 }

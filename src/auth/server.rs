@@ -531,9 +531,12 @@ fn secret_client(
             field("client_secret").unwrap_or("").to_string(),
         ),
     };
-    match auth.registry().client_secret_matches(&id, &secret) {
-        Ok(true) => Ok(id),
-        _ => Err(refuse("invalid_client", "the client secret does not match")),
+    // The hash is read under the registry's lock; argon2 runs outside it.
+    let hash = auth.registry().secret_hash(&id).ok().flatten();
+    if super::registry::verify(hash.as_deref(), &secret) {
+        Ok(id)
+    } else {
+        Err(refuse("invalid_client", "the client secret does not match"))
     }
 }
 

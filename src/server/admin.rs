@@ -61,6 +61,18 @@ pub fn routes() -> Router<Shared> {
 const MAX_PAGE: usize = 1000;
 
 fn local(peer: Option<Extension<Peer>>) -> Result<(), FhirError> {
+    // With authorization on, the token must also read and search every type
+    // (the messages hold every kind of record).
+    let wide = crate::auth::grant::GRANT
+        .try_with(crate::auth::grant::Grant::reads_everything)
+        .unwrap_or(true);
+    if !wide {
+        return Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin API needs a token that reads and searches every type",
+        ));
+    }
     match peer {
         Some(Extension(Peer(addr))) if addr.ip().is_loopback() => Ok(()),
         _ => Err(FhirError::new(

@@ -47,6 +47,17 @@ impl Running {
 
 /// Opens the store, binds the listener and starts serving in the background.
 pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, String> {
+    if !config.listen.ip().is_loopback()
+        && !config.insecure
+        && config.auth == AuthMode::Smart
+        && config.tls_cert.is_none()
+    {
+        return Err(format!(
+            "refusing to serve {} with authorization but without TLS: passwords, client secrets and \
+             tokens would cross the network in clear. Give --tls-cert and --tls-key, or pass --insecure.",
+            config.listen
+        ));
+    }
     if !config.listen.ip().is_loopback() && !config.insecure && config.auth == AuthMode::Off {
         return Err(format!(
             "refusing to serve {} without authorization: anyone who can reach it could read and change every \

@@ -648,18 +648,17 @@ fn standalone_launch_signs_in_picks_the_patient_and_exchanges_the_code_with_pkce
         "a patient user opens their own record"
     );
     assert_eq!(body["need_patient_banner"], true);
-    assert_eq!(body["scope"], "launch/patient user/Observation.rs");
+    // A patient is never given user/ scopes (every record of a type).
+    assert_eq!(body["scope"], "launch/patient");
     assert!(body["expires_in"].as_i64().unwrap() <= 3600);
     let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
-    assert_eq!(
-        s.get_with("/Observation", &[("Authorization", &bearer)])
-            .status,
-        200
-    );
-    assert_eq!(
-        s.get_with("/Patient", &[("Authorization", &bearer)]).status,
-        403
-    );
+    for path in ["/Observation", "/Patient"] {
+        assert_eq!(
+            s.get_with(path, &[("Authorization", &bearer)]).status,
+            403,
+            "{path}"
+        );
+    }
     let again = exchange(&code, &verifier);
     assert_eq!(again.status, 400);
     assert_eq!(
@@ -1003,4 +1002,51 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
         &[],
     );
     assert_eq!(r.status, 200, "an unknown token is answered 200 too");
+}
+
+#[test]
+fn write_only_scopes_cannot_read_and_narrow_tokens_cannot_use_the_admin_api() {
+    let b = backend("system/Observation.cud");
+    let s = &b.server;
+    let bearer = format!("Bearer {}", b.access_token("system/Observation.cud"));
+    let auth = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/fhir+json"),
+    ];
+    let obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "t"}});
+    let created = s.request("POST", "/Observation", &auth, obs.to_string().as_bytes());
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    // If-None-Exist would hand back the stored match: it needs read and search.
+    let condition = format!("_id={id}");
+    let mut conditional = auth.to_vec();
+    conditional.push(("If-None-Exist", condition.as_str()));
+    let r = s.request(
+        "POST",
+        "/Observation",
+        &conditional,
+        obs.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    for (method, path) in [
+        ("DELETE", format!("/Observation?_id={id}")),
+        ("PUT", format!("/Observation?_id={id}")),
+    ] {
+        let r = s.request(method, &path, &auth, obs.to_string().as_bytes());
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+    }
+    // A patch returns the whole resource: it needs read.
+    let patch = json!([{"op": "replace", "path": "/status", "value": "amended"}]);
+    let r = s.request(
+        "PATCH",
+        &format!("/Observation/{id}"),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json-patch+json"),
+        ],
+        patch.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = s.get_with("/admin/hl7/messages", &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 403, "{}", r.text());
 }

@@ -87,6 +87,21 @@ fn non_loopback_needs_insecure() {
     let (ok, _, err) = hemolink(&["serve", "--listen", "0.0.0.0:0", "--data-dir", d], &[]);
     assert!(!ok);
     assert!(err.contains("--insecure"), "{err}");
+    // With authorization, still not in clear: tokens and passwords cross the network.
+    let (ok, _, err) = hemolink(
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--auth",
+            "smart",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("without TLS"), "{err}");
 }
 
 #[test]
@@ -358,4 +373,10 @@ fn auth_rotate_key_keeps_the_old_key_published_and_the_registry_private() {
         &std::fs::metadata(d.join("auth.db")).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "the registry holds private keys");
+    for side in ["auth.db-wal", "auth.db-shm"] {
+        if let Ok(m) = std::fs::metadata(d.join(side)) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions());
+            assert_eq!(mode & 0o077, 0, "{side} is readable by others");
+        }
+    }
 }

@@ -182,6 +182,8 @@ pub async fn patch(
     body: PatchBody,
 ) -> Result<Response, FhirError> {
     let t = admit(&state, Interaction::Update, &t, Some(&id), &fhir, &[])?;
+    // The patched resource comes back whole: patching needs read too.
+    admit(&state, Interaction::Read, t, Some(&id), &fhir, &[])?;
     apply(&state, &fhir, t, &id, &body).await
 }
 

@@ -111,6 +111,16 @@ pub fn condition(
             "a conditional interaction needs search parameters",
         ));
     }
+    // A condition searches, and its match may come back whole: it needs the
+    // read and search permissions on the type (and every type it reaches).
+    for interaction in [Interaction::SearchType, Interaction::Read] {
+        state.gate.check(Access {
+            interaction,
+            resource_type: Some(t),
+            id: None,
+        })?;
+    }
+    state.gate.check_reach(params)?;
     let limits = Limits {
         default_count: count,
         max_count: count.max(state.config.max_count),

@@ -364,6 +364,16 @@ async fn prepare<'e>(state: &Shared, entries: &'e [Entry]) -> Result<Prepared<'e
                 id: t.id,
             })
             .map_err(|err| located(err, &e.at("request")))?;
+        if e.verb == Verb::Patch {
+            state
+                .gate
+                .check(Access {
+                    interaction: Interaction::Read,
+                    resource_type: Some(t.resource_type),
+                    id: t.id,
+                })
+                .map_err(|err| located(err, &e.at("request")))?;
+        }
         if e.resource.is_some() && e.verb != Verb::Patch {
             if e.facts.subsetted {
                 return Err(entry_error(
