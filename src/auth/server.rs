@@ -203,12 +203,12 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
     ))
 }
 
-/// The CapabilityStatement's `rest.security` with `--auth smart`: CORS, the
-/// SMART-on-FHIR service, and the `oauth-uris` extension that clients of
-/// SMART 1.0 look for (conformance.html, "Declaring support").
+/// The CapabilityStatement's `rest.security` with `--auth smart`: the
+/// SMART-on-FHIR service and the `oauth-uris` extension that clients of
+/// SMART 1.0 look for (conformance.html, "Declaring support"). CORS is not
+/// claimed: the FHIR API does not send its headers yet.
 pub fn security(base: &str) -> Value {
     json!({
-        "cors": true,
         "service": [{"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
             "code": "SMART-on-FHIR",
