@@ -15,7 +15,7 @@ use super::registry::{Client, Role};
 use super::scope::{Context, Scope};
 use super::server::AuthServer;
 use crate::fhir::rest::Shared;
-use crate::fhir::rest::request::query_pairs;
+use crate::fhir::rest::request::{percent_encode, query_pairs};
 use crate::server::admin::Peer;
 use axum::Extension;
 use axum::body::Bytes;
@@ -383,7 +383,7 @@ fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>) -> Response 
         url.push(sep);
         url.push_str(k);
         url.push('=');
-        url.push_str(&encode(v));
+        url.push_str(&percent_encode(v));
         sep = '&';
     }
     let mut r = StatusCode::FOUND.into_response();
@@ -393,18 +393,6 @@ fn redirect(to: &str, params: &[(&str, &str)], state: Option<&str>) -> Response 
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
-}
-
-/// Percent-encodes everything but the unreserved characters (RFC 3986 §2.3).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Escapes text for HTML.

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// How long a refresh token lives, in seconds.
 const REFRESH_LIFETIME: i64 = 90 * 24 * 3600;
@@ -98,7 +99,7 @@ impl Registry {
     }
 
     /// Puts an access token's `jti` on the revoked list until `exp`.
-    fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), String> {
+    pub(super) fn revoke_jti(&self, jti: &str, exp: i64) -> Result<(), String> {
         let now = now_micros() / 1_000_000;
         self.conn
             .execute("DELETE FROM revoked_jti WHERE exp < ?1", params![now])
@@ -112,17 +113,17 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    /// Whether an access token's `jti` was revoked.
-    pub fn revoked(&self, jti: &str) -> Result<bool, String> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM revoked_jti WHERE jti = ?1",
-                params![jti],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(|e| e.to_string())
+    /// The revoked access tokens not yet expired: `jti` → `exp`.
+    pub fn revoked_jtis(&self) -> Result<HashMap<String, i64>, String> {
+        let now = now_micros() / 1_000_000;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT jti, exp FROM revoked_jti WHERE exp >= ?1")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| e.to_string())?;
+        rows.map(|r| r.map_err(|e| e.to_string())).collect()
     }
 }
 
@@ -193,7 +194,7 @@ pub async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: Bytes
         Ok(true) => Ok(()),
         Ok(false) => match check(auth, token) {
             Ok(access) if access.grant.client_id == client.id => {
-                auth.registry().revoke_jti(&access.jti, access.exp)
+                auth.revoke(&access.jti, access.exp)
             }
             _ => Ok(()),
         },

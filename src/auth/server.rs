@@ -57,6 +57,10 @@ pub struct AuthServer {
     verifiers: RwLock<(Instant, HashMap<String, DecodingKey>)>,
     /// Sign-in pages open, codes not yet exchanged, failed sign-ins.
     sessions: Mutex<Sessions>,
+    /// The revoked access tokens not yet expired (`jti` → `exp`), kept in
+    /// memory as every request's token check consults them; the registry
+    /// keeps them across restarts.
+    revoked: RwLock<HashMap<String, i64>>,
 }
 
 /// How long the published keys are used before they are read again (a key
@@ -70,12 +74,35 @@ impl AuthServer {
     pub fn open(dir: &std::path::Path, base: &str) -> Result<AuthServer, String> {
         let registry = Registry::open(dir)?;
         registry.signing_key()?;
+        let revoked = RwLock::new(registry.revoked_jtis()?);
         Ok(AuthServer {
             registry: Mutex::new(registry),
             base: base.to_string(),
             verifiers: RwLock::new((Instant::now() - KEYS_FRESH, HashMap::new())),
             sessions: Mutex::new(Sessions::default()),
+            revoked,
         })
+    }
+
+    /// Whether an access token's `jti` was revoked.
+    fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(jti)
+    }
+
+    /// Revokes an access token until it expires, durably.
+    pub(super) fn revoke(&self, jti: &str, exp: i64) -> Result<(), String> {
+        self.registry().revoke_jti(jti, exp)?;
+        let now = now_micros() / 1_000_000;
+        let mut revoked = self
+            .revoked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        revoked.retain(|_, e| *e >= now);
+        revoked.insert(jti.to_string(), exp);
+        Ok(())
     }
 
     /// The FHIR base URL (the tokens' audience).
@@ -711,7 +738,7 @@ pub(super) fn check(auth: &AuthServer, token: &str) -> Result<Checked, String> {
         .map_err(|e| format!("the access token does not check: {e}"))?
         .claims;
     let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-    if auth.registry().revoked(&jti)? {
+    if auth.is_revoked(&jti) {
         return Err("the access token was revoked".into());
     }
     let scopes = Scope::parse_list(claims["scope"].as_str().unwrap_or(""))?;
