@@ -313,18 +313,27 @@ pub async fn login(
             }
         }
     }
-    let wants_patient = scopes.iter().any(|s| s == "launch/patient");
+    // A patient in context for `launch/patient` and for `patient/` scopes
+    // (which reach nothing without one): a patient's own record, always;
+    // the one a practitioner or administrator picks.
+    let wants_patient = scopes
+        .iter()
+        .any(|s| s == "launch/patient" || s.starts_with("patient/"));
     let patient = match (wants_patient, user.role, &user.fhir_user) {
         (false, _, _) => None,
-        (true, Role::Patient, Some(me)) => me.strip_prefix("Patient/").map(str::to_string),
+        (true, Role::Patient, me) => me
+            .as_deref()
+            .and_then(|me| me.strip_prefix("Patient/"))
+            .map(str::to_string),
         (true, _, _) => Some(get("patient")).filter(|p| crate::fhir::rest::is_valid_id(p)),
     };
     if wants_patient && patient.is_none() {
-        let html = sign_in(
-            &id,
-            &pending,
-            Some("Choose the patient to open (a Patient id)."),
-        );
+        let why = if user.role == Role::Patient {
+            "Your account is not linked to a patient record, so it cannot open one."
+        } else {
+            "Choose the patient to open (a Patient id)."
+        };
+        let html = sign_in(&id, &pending, Some(why));
         auth.sessions().pending.insert(id, pending);
         return page(StatusCode::BAD_REQUEST, "Sign in", &html);
     }
@@ -437,7 +446,16 @@ fn sign_in(id: &str, p: &Pending, error: Option<&str>) -> String {
         ));
     }
     out.push_str("</fieldset>");
-    if p.scopes.iter().any(|s| s.to_string() == "launch/patient") {
+    if p.scopes.iter().any(|s| {
+        s.to_string() == "launch/patient"
+            || matches!(
+                s,
+                Scope::Clinical {
+                    context: Context::Patient,
+                    ..
+                }
+            )
+    }) {
         out.push_str(
             "<label for=\"patient\">Patient to open (its id; a patient's own record is opened for them)</label>\
              <input id=\"patient\" name=\"patient\">",

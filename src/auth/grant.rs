@@ -1,18 +1,27 @@
-//! What an access token grants, and the judgement of one interaction against
-//! it. This is the first cut of enforcement (issue 6, E2 goes further): a
-//! `system/` or `user/` scope allows its permissions on its resource type
-//! (or on every type with `*`). Until the patient compartment and query
-//! constraints are enforced, a `patient/` scope and a scope with a query
-//! constraint allow nothing: they fail closed.
+//! What an access token grants, and the judgement of a request against it.
+//! A clinical scope allows its permissions on its resource type (or on every
+//! type with `*`); a `patient/` scope only within the compartment of the
+//! token's patient (and, for a type outside every patient's compartment, only
+//! on the types that describe no patient: [`compartment::shared`]); a query
+//! constraint only on the resources that match it. Scopes add up: a resource
+//! passes if any scope lets it through ([`Grant::filter`]).
 
 use super::scope::{Context, Permissions, Scope};
 use super::{Access, Interaction};
+use crate::search::compartment;
+use crate::search::filter::Filter;
+use crate::search::parse::{Limits, parse};
+use crate::search::query::Cond;
+use crate::search::registry::registry;
 
 /// The grant of the access token of the request being served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub client_id: String,
     pub scopes: Vec<Scope>,
+    /// The patient in context (the token's `patient`), which `patient/`
+    /// scopes are confined to; without one they allow nothing.
+    pub patient: Option<String>,
 }
 
 tokio::task_local! {
@@ -20,106 +29,165 @@ tokio::task_local! {
     pub static GRANT: Grant;
 }
 
-impl Grant {
-    /// Whether the grant allows `access`.
-    pub fn allows(&self, access: &Access<'_>) -> bool {
-        let needs: fn(&Permissions) -> bool = match access.interaction {
-            Interaction::Capabilities => return true,
-            Interaction::Read | Interaction::Vread | Interaction::HistoryInstance => |p| p.read,
+/// One of the permissions of a clinical scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    Create,
+    Read,
+    Update,
+    Delete,
+    Search,
+}
+
+impl Permission {
+    /// What an interaction needs (none for the CapabilityStatement).
+    pub fn of(interaction: Interaction) -> Option<Permission> {
+        Some(match interaction {
+            Interaction::Capabilities => return None,
+            Interaction::Read | Interaction::Vread | Interaction::HistoryInstance => {
+                Permission::Read
+            }
             Interaction::SearchType
             | Interaction::SearchSystem
             | Interaction::HistoryType
-            | Interaction::HistorySystem => |p| p.search,
-            Interaction::Create => |p| p.create,
-            Interaction::Update => |p| p.update,
-            Interaction::Delete => |p| p.delete,
+            | Interaction::HistorySystem => Permission::Search,
+            Interaction::Create => Permission::Create,
+            Interaction::Update => Permission::Update,
+            Interaction::Delete => Permission::Delete,
+        })
+    }
+
+    fn granted_by(self, p: &Permissions) -> bool {
+        match self {
+            Permission::Create => p.create,
+            Permission::Read => p.read,
+            Permission::Update => p.update,
+            Permission::Delete => p.delete,
+            Permission::Search => p.search,
+        }
+    }
+}
+
+impl Grant {
+    /// Whether some scope could allow `access`: the right permission on the
+    /// type (any type, for an access without one, and then only through a
+    /// `*` scope). Which resources it reaches is [`Grant::filter`]'s answer.
+    pub fn allows(&self, access: &Access<'_>) -> bool {
+        let Some(permission) = Permission::of(access.interaction) else {
+            return true;
         };
         self.scopes.iter().any(|scope| match scope {
             Scope::Clinical {
-                context: Context::System | Context::User,
+                context,
                 resource_type,
                 permissions,
-                query,
+                ..
             } => {
-                query.is_empty()
-                    && needs(permissions)
+                permission.granted_by(permissions)
+                    && (*context != Context::Patient || self.patient.is_some())
                     && match (resource_type, access.resource_type) {
                         (None, _) => true,
                         (Some(granted), Some(wanted)) => granted == wanted,
                         (Some(_), None) => false,
                     }
             }
-            _ => false,
+            Scope::Other(_) => false,
         })
     }
 
-    /// Whether the grant reads and searches every type, which a search that
-    /// reaches beyond its own type (`_include`, `_revinclude`, `_has`, chains)
-    /// needs until those are checked type by type.
+    /// Whether the grant reads and searches every resource of every type,
+    /// which the HL7 admin API needs: its messages hold every kind of record.
     pub fn reads_everything(&self) -> bool {
-        [Interaction::Read, Interaction::SearchSystem]
-            .into_iter()
-            .all(|interaction| {
-                self.allows(&Access {
-                    interaction,
-                    resource_type: None,
-                    id: None,
-                })
-            })
+        self.reaches_everything(Permission::Read) && self.reaches_everything(Permission::Search)
     }
+
+    /// Whether the grant lets `permission` reach every resource of every type
+    /// (a `user/` or `system/` `*` scope with it and no query constraint).
+    pub fn reaches_everything(&self, permission: Permission) -> bool {
+        self.scopes.iter().any(|scope| {
+            matches!(scope, Scope::Clinical {
+                context: Context::User | Context::System,
+                resource_type: None,
+                permissions,
+                query,
+            } if permission.granted_by(permissions) && query.is_empty())
+        })
+    }
+
+    /// The resources of `resource_type` the grant lets through for
+    /// `permission`. `base` is the server's base URL (query constraints may
+    /// name local references by it).
+    pub fn filter(&self, permission: Permission, resource_type: &str, base: &str) -> Filter {
+        let mut alternatives = Vec::new();
+        for scope in &self.scopes {
+            let Scope::Clinical {
+                context,
+                resource_type: granted,
+                permissions,
+                query,
+            } = scope
+            else {
+                continue;
+            };
+            if !permission.granted_by(permissions)
+                || granted.as_deref().is_some_and(|g| g != resource_type)
+            {
+                continue;
+            }
+            let mut conds = Vec::new();
+            if *context == Context::Patient {
+                let Some(patient) = &self.patient else {
+                    continue;
+                };
+                match compartment::condition(registry(), "Patient", patient, resource_type) {
+                    Some(c) => conds.push(c),
+                    None if compartment::shared(resource_type) => {}
+                    None => continue,
+                }
+            }
+            if !query.is_empty() {
+                let Some(constraint) = constraint(resource_type, query, base) else {
+                    continue;
+                };
+                conds.extend(constraint);
+            }
+            if conds.is_empty() {
+                return Filter::All;
+            }
+            alternatives.push(Cond::All(conds));
+        }
+        Filter::Any(alternatives)
+    }
+}
+
+/// A scope's query constraint on `resource_type` as conditions that must all
+/// hold; `None` when it is not a search of that type made of filtering
+/// parameters only (the scope then allows nothing on the type).
+fn constraint(resource_type: &str, query: &[(String, String)], base: &str) -> Option<Vec<Cond>> {
+    let limits = Limits {
+        default_count: 1,
+        max_count: 1,
+        max_included: 0,
+    };
+    let parsed = parse(
+        registry(),
+        &[resource_type.to_string()],
+        query,
+        base,
+        true,
+        limits,
+    )
+    .ok()?;
+    let search = parsed.search;
+    if !search.includes.is_empty() || !search.sort.is_empty() || search.branches.len() != 1 {
+        return None;
+    }
+    let branch = search.branches.into_iter().next()?;
+    if branch.clauses.is_empty() {
+        return None;
+    }
+    Some(branch.clauses.into_iter().map(|c| Cond::Any(c.0)).collect())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grant(scopes: &str) -> Grant {
-        Grant {
-            client_id: "c".into(),
-            scopes: Scope::parse_list(scopes).unwrap(),
-        }
-    }
-
-    fn access(interaction: Interaction, t: Option<&str>) -> Access<'_> {
-        Access {
-            interaction,
-            resource_type: t,
-            id: None,
-        }
-    }
-
-    #[test]
-    fn type_and_permission_must_both_be_granted() {
-        let g = grant("system/Observation.rs system/Patient.c");
-        assert!(g.allows(&access(Interaction::Read, Some("Observation"))));
-        assert!(g.allows(&access(Interaction::SearchType, Some("Observation"))));
-        assert!(g.allows(&access(Interaction::HistoryInstance, Some("Observation"))));
-        assert!(!g.allows(&access(Interaction::Update, Some("Observation"))));
-        assert!(!g.allows(&access(Interaction::Read, Some("Patient"))));
-        assert!(g.allows(&access(Interaction::Create, Some("Patient"))));
-        assert!(!g.allows(&access(Interaction::SearchSystem, None)));
-        assert!(g.allows(&access(Interaction::Capabilities, None)));
-        assert!(!g.reads_everything());
-    }
-
-    #[test]
-    fn wildcards_and_v1_scopes() {
-        let g = grant("user/*.read");
-        assert!(g.allows(&access(Interaction::Read, Some("Condition"))));
-        assert!(g.allows(&access(Interaction::SearchSystem, None)));
-        assert!(!g.allows(&access(Interaction::Delete, Some("Condition"))));
-        assert!(g.reads_everything());
-    }
-
-    #[test]
-    fn patient_scopes_and_query_constraints_fail_closed_for_now() {
-        let g = grant("patient/*.cruds system/Observation.rs?category=laboratory openid");
-        for i in [
-            Interaction::Read,
-            Interaction::SearchType,
-            Interaction::Create,
-        ] {
-            assert!(!g.allows(&access(i, Some("Observation"))), "{i:?}");
-        }
-    }
-}
+mod tests;

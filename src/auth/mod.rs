@@ -17,6 +17,10 @@ pub mod scope;
 pub mod server;
 
 use crate::fhir::error::FhirError;
+use crate::search::filter::{Filter, restrict};
+use crate::search::query::Search;
+use crate::search::registry::registry;
+pub use grant::Permission;
 
 /// A FHIR interaction (R4 CapabilityStatement `interaction` codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,19 +56,26 @@ pub enum Policy {
     Smart,
 }
 
-/// The gate: checks each access against the policy.
+/// The gate: checks each access against the policy, and says what of a type
+/// a request may see.
 #[derive(Debug, Clone)]
 pub struct Gate {
     policy: Policy,
+    /// The server's base URL (query constraints may name references by it).
+    base: String,
 }
 
 impl Gate {
     /// A gate with the given policy.
-    pub fn new(policy: Policy) -> Gate {
-        Gate { policy }
+    pub fn new(policy: Policy, base: &str) -> Gate {
+        Gate {
+            policy,
+            base: base.to_string(),
+        }
     }
 
-    /// Allows or refuses one access.
+    /// Allows or refuses one access by type and permission. A request that
+    /// passes may still reach only some resources: see [`Gate::filter`].
     pub fn check(&self, access: Access<'_>) -> Result<(), FhirError> {
         match self.policy {
             Policy::AllowAll => {
@@ -79,43 +90,86 @@ impl Gate {
                 {
                     return Ok(());
                 }
-                Err(FhirError::new(
-                    axum::http::StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!(
-                        "the access token's scopes do not allow {:?} on {}",
-                        access.interaction,
-                        access.resource_type.unwrap_or("every type")
-                    ),
-                ))
+                Err(forbidden(format!(
+                    "the access token's scopes do not allow {:?} on {}",
+                    access.interaction,
+                    access.resource_type.unwrap_or("every type")
+                )))
             }
         }
     }
 
-    /// Refuses a search that reaches beyond its own types (`_include`,
-    /// `_revinclude`, `_has`, chained parameters) unless the grant reads and
-    /// searches every type: those reaches are not yet checked type by type.
-    pub fn check_reach(&self, params: &[(String, String)]) -> Result<(), FhirError> {
-        if self.policy == Policy::AllowAll {
-            return Ok(());
+    /// The resources of `resource_type` this request may reach with
+    /// `permission`.
+    pub fn filter(&self, permission: Permission, resource_type: &str) -> Filter {
+        match self.policy {
+            Policy::AllowAll => Filter::All,
+            Policy::Smart => grant::GRANT
+                .try_with(|g| g.filter(permission, resource_type, &self.base))
+                .unwrap_or_else(|_| Filter::nothing()),
         }
-        let reaches = params.iter().any(|(name, _)| {
-            name.starts_with("_include")
-                || name.starts_with("_revinclude")
-                || name.starts_with("_has:")
-                || name.contains('.')
-        });
-        if !reaches
-            || grant::GRANT
-                .try_with(grant::Grant::reads_everything)
-                .unwrap_or(false)
-        {
-            return Ok(());
-        }
-        Err(FhirError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            "_include, _revinclude, _has and chained parameters need a scope that reads and searches every type (such as system/*.rs)",
-        ))
     }
+
+    /// Whether `permission` reaches every resource of `resource_type` (of
+    /// every type, for `None`): nothing is left out of what the store finds.
+    pub fn reaches_all(&self, permission: Permission, resource_type: Option<&str>) -> bool {
+        match (self.policy, resource_type) {
+            (Policy::AllowAll, _) => true,
+            (Policy::Smart, Some(t)) => matches!(self.filter(permission, t), Filter::All),
+            (Policy::Smart, None) => grant::GRANT
+                .try_with(|g| g.reaches_everything(permission))
+                .unwrap_or(false),
+        }
+    }
+
+    /// Narrows a search to what this request may reach with `permissions`
+    /// (all of them), on its own types and on every type its chains and
+    /// `_has` reach.
+    pub fn restrict(&self, search: &mut Search, permissions: &[Permission]) {
+        if self.policy == Policy::AllowAll {
+            return;
+        }
+        let filter_of = |t: &str| {
+            permissions
+                .iter()
+                .fold(Filter::All, |f, p| f.and(self.filter(*p, t)))
+        };
+        restrict(search, &filter_of);
+    }
+
+    /// Refuses a resource this request may not reach with `permission`
+    /// (403, naming only the type: the resource's content stays unsaid).
+    pub fn admit(
+        &self,
+        permission: Permission,
+        resource_type: &str,
+        resource: &serde_json::Value,
+    ) -> Result<(), FhirError> {
+        if self.admits(permission, resource_type, resource) {
+            Ok(())
+        } else {
+            Err(forbidden(format!(
+                "the access token's scopes do not reach this {resource_type} (it is outside the patient's compartment or the scope's query)"
+            )))
+        }
+    }
+
+    /// Whether this request may reach `resource` with `permission`.
+    pub fn admits(
+        &self,
+        permission: Permission,
+        resource_type: &str,
+        resource: &serde_json::Value,
+    ) -> bool {
+        self.filter(permission, resource_type).admits_resource(
+            registry(),
+            resource_type,
+            resource,
+            &self.base,
+        )
+    }
+}
+
+fn forbidden(text: String) -> FhirError {
+    FhirError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", text)
 }

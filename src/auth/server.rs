@@ -12,7 +12,7 @@
 //! and are not listed.
 
 use super::authorize::{Sessions, UserGrant};
-use super::grant::{GRANT, Grant};
+use super::grant::{GRANT, Grant, Permission};
 use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, Registry};
 use super::scope::{Context, Scope};
@@ -20,6 +20,7 @@ use crate::fhir::error::FhirError;
 use crate::fhir::instant::now_micros;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::request::{percent_decode, query_pairs};
+use crate::store::{GUARD, Guard, Method};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -31,7 +32,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long an access token lives, in seconds (Backend Services: SHOULD NOT
@@ -219,12 +220,13 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
                 ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
             "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
-                "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write", "launch/patient",
-                "offline_access"],
+                "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write",
+                "patient/*.cruds", "patient/*.rs", "patient/*.read", "patient/*.write",
+                "launch/patient", "offline_access"],
             "capabilities": ["launch-standalone", "authorize-post", "client-public",
                 "client-confidential-symmetric", "client-confidential-asymmetric",
-                "context-standalone-patient", "permission-offline", "permission-user",
-                "permission-v1", "permission-v2"],
+                "context-standalone-patient", "permission-offline", "permission-patient",
+                "permission-user", "permission-v1", "permission-v2"],
             "code_challenge_methods_supported": ["S256"],
         }),
     ))
@@ -705,9 +707,28 @@ pub async fn require_token(State(state): State<Shared>, request: Request, next: 
         return unauthorized(None);
     };
     match check(auth, token) {
-        Ok(checked) => GRANT.scope(checked.grant, next.run(request)).await,
+        Ok(checked) => {
+            let guard = write_guard(checked.grant.clone(), auth.base.clone());
+            GRANT
+                .scope(checked.grant, GUARD.scope(guard, next.run(request)))
+                .await
+        }
         Err(why) => unauthorized(Some(why)),
     }
+}
+
+/// The store's guard for the writes of a request served under `grant`: a
+/// create needs `c`, an update `u` and a delete `d` on the resource, as
+/// stored and as written.
+fn write_guard(grant: Grant, base: String) -> Guard {
+    Arc::new(move |resource_type, method| {
+        let permission = match method {
+            Method::Create => Permission::Create,
+            Method::Update => Permission::Update,
+            Method::Delete => Permission::Delete,
+        };
+        grant.filter(permission, resource_type, &base)
+    })
 }
 
 /// A valid access token issued here: its grant, `jti`, expiry and claims.
@@ -746,6 +767,7 @@ pub(super) fn check(auth: &AuthServer, token: &str) -> Result<Checked, String> {
         grant: Grant {
             client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
             scopes,
+            patient: claims["patient"].as_str().map(str::to_string),
         },
         jti,
         exp: claims["exp"].as_i64().unwrap_or(0),

@@ -76,3 +76,51 @@ pub fn condition(
     }
     Some(Cond::Any(any))
 }
+
+/// Types outside every patient's compartment whose resources describe no
+/// patient: the people and places that give care, medicines and substances,
+/// and definitions (terminology, profiles, questionnaires, protocols). A
+/// `patient/` scope reaches every resource of these types; any other type
+/// outside the compartment (such as Binary, Bundle or BiologicallyDerivedProduct,
+/// whose resources may hold a patient's data without naming the patient in a
+/// compartment parameter) it does not reach at all.
+pub fn shared(resource_type: &str) -> bool {
+    SHARED.binary_search(&resource_type).is_ok()
+}
+
+/// Sorted, for [`shared`].
+const SHARED: &[&str] = &[
+    "ActivityDefinition",
+    "CapabilityStatement",
+    "CodeSystem",
+    "CompartmentDefinition",
+    "ConceptMap",
+    "DeviceDefinition",
+    "Endpoint",
+    "EventDefinition",
+    "GraphDefinition",
+    "HealthcareService",
+    "ImplementationGuide",
+    "Library",
+    "Location",
+    "Measure",
+    "Medication",
+    "MedicationKnowledge",
+    "MessageDefinition",
+    "NamingSystem",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "Organization",
+    "OrganizationAffiliation",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Questionnaire",
+    "SearchParameter",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Substance",
+    "TerminologyCapabilities",
+    "ValueSet",
+];

@@ -20,9 +20,21 @@ pub fn extract(
     resource: &Value,
     base: &str,
 ) -> Vec<Entry> {
+    extract_some(registry, resource_type, resource, base, |_| true)
+}
+
+/// The index entries of the parameters `wanted` picks (what a check of a few
+/// parameters needs, without evaluating the others).
+pub fn extract_some(
+    registry: &Registry,
+    resource_type: &str,
+    resource: &Value,
+    base: &str,
+    wanted: impl Fn(&Param) -> bool,
+) -> Vec<Entry> {
     let env = Environment::default();
     let mut out = Vec::new();
-    for param in registry.of_type(resource_type) {
+    for param in registry.of_type(resource_type).filter(|p| wanted(p)) {
         let Some(expression) = &param.expression else {
             continue;
         };

@@ -66,6 +66,9 @@ pub enum Cond {
     },
     /// Any of several conditions (a compartment: any of its parameters).
     Any(Vec<Cond>),
+    /// Every one of several conditions (what an access token lets a request
+    /// see: a compartment and a scope's query constraint).
+    All(Vec<Cond>),
 }
 
 /// A test on one indexed value.

@@ -125,7 +125,7 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
         auth,
         store,
         config: config.clone(),
-        gate: Gate::new(policy),
+        gate: Gate::new(policy, &config.base_url),
         ready: AtomicBool::new(true),
         capability: std::sync::OnceLock::new(),
         engine: std::sync::OnceLock::new(),

@@ -13,6 +13,7 @@ pub mod sqlite;
 
 use crate::search::entry::Entry;
 use crate::search::extract::extract;
+use crate::search::filter::Filter;
 use crate::search::query::{Cursor, Search};
 use crate::search::registry::registry;
 use serde_json::Value;
@@ -124,9 +125,23 @@ pub enum Write {
     Message(messages::MessageWrite),
 }
 
+/// What a request may write, judged by the writer inside the unit of work
+/// for every version it writes: the resources of a type (the first argument)
+/// the method (the second) may reach. An update or a delete must reach the
+/// resource as it is stored, and a create or an update the version it
+/// writes; otherwise the unit fails with [`StoreError::Forbidden`]. Set for
+/// the task serving a request by the token check ([`GUARD`]); writes made
+/// without one (the HL7 pipeline, the loader) are not judged.
+pub type Guard = Arc<dyn Fn(&str, Method) -> Filter + Send + Sync>;
+
+tokio::task_local! {
+    /// The guard of the request this task serves, if it has one.
+    pub static GUARD: Guard;
+}
+
 /// A write with the index entries of the resource it writes (none for a delete)
 /// and, when made ahead of the writer, the resource's text.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Indexed {
     pub write: Write,
     pub entries: Vec<Entry>,
@@ -134,6 +149,19 @@ pub struct Indexed {
     /// resource; their resource then holds only `resourceType` and `id`
     /// (`Store::index` makes both).
     pub draft: Option<Draft>,
+    /// The guard of the request that made the write.
+    pub guard: Option<Guard>,
+}
+
+impl std::fmt::Debug for Indexed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexed")
+            .field("write", &self.write)
+            .field("entries", &self.entries)
+            .field("draft", &self.draft)
+            .field("guarded", &self.guard.is_some())
+            .finish()
+    }
 }
 
 /// How many writes of a streamed unit may be made ahead of the one being
@@ -265,6 +293,8 @@ pub enum StoreError {
     /// What a unit of work was prepared against changed before it was written
     /// (an [`Write::Assert`] failed); preparing it again may succeed.
     Changed(String),
+    /// The request's [`Guard`] refused a write (message for the client).
+    Forbidden(String),
     /// The backend failed (message for the log).
     Backend(String),
     /// An HL7 v2 message with the key of a kept one (message `of`) was
@@ -304,7 +334,10 @@ impl std::fmt::Display for StoreError {
                 )
             }
             StoreError::MultipleMatches(n) => write!(f, "the condition matched {n} resources"),
-            StoreError::Invalid(m) | StoreError::Conflict(m) | StoreError::Changed(m) => {
+            StoreError::Invalid(m)
+            | StoreError::Conflict(m)
+            | StoreError::Changed(m)
+            | StoreError::Forbidden(m) => {
                 write!(f, "{m}")
             }
             StoreError::Backend(m) => write!(f, "store failure: {m}"),
@@ -476,6 +509,7 @@ impl Store {
             write,
             entries,
             draft,
+            guard: GUARD.try_with(Guard::clone).ok(),
         }
     }
 

@@ -4,10 +4,10 @@
 //! versions are written.
 
 use super::Shared;
-use super::instance::{admit, store_error};
+use super::instance::{admit, check_readable, readable, store_error};
 use super::request::Fhir;
 use super::response;
-use crate::auth::{Access, Interaction};
+use crate::auth::{Access, Interaction, Permission};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::{format_instant, now_micros, parse_range};
 use crate::store::{HistoryQuery, HistoryScope, Method, Version};
@@ -67,15 +67,13 @@ pub async fn instance(
         &fhir,
         &HISTORY_PARAMS,
     )?;
-    if state
+    let current = state
         .store
         .read(t, &id)
         .await
         .map_err(store_error)?
-        .is_none()
-    {
-        return Err(FhirError::not_found(format!("{t}/{id} is not known")));
-    }
+        .ok_or_else(|| FhirError::not_found(format!("{t}/{id} is not known")))?;
+    check_readable(&state, &current).await?;
     history(
         &state,
         &uri,
@@ -149,7 +147,28 @@ async fn history(
         count,
         cursor,
     };
-    let page = state.store.history(&query).await.map_err(store_error)?;
+    // The versions the request may not see are left out, each judged by
+    // itself (a resource may have moved into or out of a compartment): read
+    // for one resource's history, search for a type's or the system's.
+    let permission = match &query.scope {
+        HistoryScope::Instance(..) => Permission::Read,
+        HistoryScope::Type(_) | HistoryScope::System => Permission::Search,
+    };
+    let mut page = state.store.history(&query).await.map_err(store_error)?;
+    let mut kept = Vec::with_capacity(page.versions.len());
+    for v in std::mem::take(&mut page.versions) {
+        if readable(state, permission, &v).await? {
+            kept.push(v);
+        }
+    }
+    page.versions = kept;
+    let restricted = !state.gate.reaches_all(
+        permission,
+        match &query.scope {
+            HistoryScope::Instance(t, _) | HistoryScope::Type(t) => Some(t.as_str()),
+            HistoryScope::System => None,
+        },
+    );
     let base = &config.base_url;
     let self_url = format!("{base}{}", uri.path_and_query().map_or("", |p| p.as_str()));
     let mut links = vec![json!({"relation": "self", "url": self_url})];
@@ -171,7 +190,7 @@ async fn history(
         .iter()
         .map(|v| entry(base, v, fhir))
         .collect::<Result<Vec<_>, _>>()?;
-    let bundle = json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::new_v4().to_string(),
         "meta": {"lastUpdated": format_instant(now_micros())},
@@ -180,6 +199,12 @@ async fn history(
         "link": links,
         "entry": entries,
     });
+    if restricted {
+        // The store's count includes what was left out.
+        if let Some(fields) = bundle.as_object_mut() {
+            fields.shift_remove("total");
+        }
+    }
     response::value_response(StatusCode::OK, &bundle, fhir)
 }
 

@@ -7,11 +7,13 @@ use super::format::Wanted;
 use super::request::{Fhir, ResourceBody, Return, parse_etag, query_pairs};
 use super::response::{self, empty, resource_response, version_headers};
 use super::search;
-use crate::auth::{Access, Interaction};
+use crate::auth::{Access, Interaction, Permission};
 use crate::fhir::error::FhirError;
 use crate::fhir::model::model;
 use crate::fhir::outcome::{Issue, operation_outcome};
+use crate::search::filter::Filter;
 use crate::search::query::Search;
+use crate::search::registry::registry;
 use crate::store::{Outcome, StoreError, Version, Write};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -108,6 +110,7 @@ pub fn store_error(e: StoreError) -> FhirError {
             FhirError::new(StatusCode::CONFLICT, "conflict", m)
         }
         StoreError::Invalid(m) => FhirError::bad_request("invalid", m),
+        StoreError::Forbidden(m) => FhirError::new(StatusCode::FORBIDDEN, "forbidden", m),
         StoreError::Backend(m) => FhirError::internal("store", m),
         StoreError::Write { .. } | StoreError::Duplicate { .. } => FhirError::internal("store", e),
     }
@@ -137,6 +140,56 @@ fn location(state: &Shared, v: &Version) -> HeaderValue {
     HeaderValue::from_str(&url).unwrap_or(HeaderValue::from_static("/"))
 }
 
+/// Whether the request may read the version `v` with `permission` (its
+/// token's scopes reach it: see [`crate::auth::Gate::filter`]). A tombstone
+/// is judged by the version it ended.
+pub async fn readable(
+    state: &Shared,
+    permission: Permission,
+    v: &Version,
+) -> Result<bool, FhirError> {
+    let filter = state.gate.filter(permission, &v.resource_type);
+    if matches!(filter, Filter::All) {
+        return Ok(true);
+    }
+    let judged = match &v.body {
+        Some(_) => Some(v.clone()),
+        None if v.version > 1 => state
+            .store
+            .vread(&v.resource_type, &v.id, v.version - 1)
+            .await
+            .map_err(store_error)?,
+        None => None,
+    };
+    let Some(body) = judged.as_ref().and_then(|j| j.body.as_deref()) else {
+        return Ok(false);
+    };
+    let resource: Value =
+        serde_json::from_str(body).map_err(|e| FhirError::internal("stored resource", e))?;
+    Ok(filter.admits_resource(
+        registry(),
+        &v.resource_type,
+        &resource,
+        &state.config.base_url,
+    ))
+}
+
+/// 403 unless the request may read `v` (see [`readable`]).
+pub async fn check_readable(state: &Shared, v: &Version) -> Result<(), FhirError> {
+    if readable(state, Permission::Read, v).await? {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the access token's scopes do not reach this {} (it is outside the patient's compartment or the scope's query)",
+                v.resource_type
+            ),
+        ))
+    }
+}
+
 /// `GET [type]/[id]`
 pub async fn read(
     State(state): State<Shared>,
@@ -151,6 +204,7 @@ pub async fn read(
         .await
         .map_err(store_error)?
         .ok_or_else(|| FhirError::not_found(format!("{t}/{id} is not known")))?;
+    check_readable(&state, &v).await?;
     if v.is_deleted() {
         return Ok(gone(&v));
     }
@@ -239,6 +293,7 @@ pub async fn vread(
         .await
         .map_err(store_error)?
         .ok_or_else(|| FhirError::not_found(format!("{t}/{id} has no version {version}")))?;
+    check_readable(&state, &v).await?;
     if v.is_deleted() {
         return Ok(gone(&v));
     }

@@ -12,7 +12,7 @@
 //! [`patched`] is also what a transaction's PATCH entries use.
 
 use super::Shared;
-use super::instance::{admit, admit_conditional, store_error, written};
+use super::instance::{admit, admit_conditional, check_readable, store_error, written};
 use super::request::{Fhir, MAX_JSON_DEPTH, content_type, not_json, read_limited};
 use super::search::condition;
 use crate::auth::Interaction;
@@ -228,6 +228,7 @@ async fn apply(
             .await
             .map_err(store_error)?
             .ok_or_else(|| FhirError::not_found(format!("{t}/{id} is not known")))?;
+        check_readable(state, &current).await?;
         if let Some(v) = wanted
             && v != current.version
         {

@@ -10,13 +10,14 @@ use super::Shared;
 use super::instance::{check_id, resource_type, store_error};
 use super::request::{Fhir, Summary, percent_encode as encode, query_pairs};
 use super::response;
-use crate::auth::{Access, Interaction};
+use crate::auth::{Access, Interaction, Permission};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::{format_instant, now_micros};
 use crate::fhir::model::model;
 use crate::fhir::outcome::{Issue, Severity, operation_outcome};
 use crate::search::compartment;
 use crate::search::cursor::encode_cursor;
+use crate::search::filter::Filter;
 use crate::search::parse::{Limits, Problem, parse};
 use crate::search::query::{Clause, Cursor};
 use crate::search::registry::registry;
@@ -120,7 +121,6 @@ pub fn condition(
             id: None,
         })?;
     }
-    state.gate.check_reach(params)?;
     let limits = Limits {
         default_count: count,
         max_count: count.max(state.config.max_count),
@@ -137,6 +137,9 @@ pub fn condition(
     .map_err(problems_error)?;
     parsed.search.count = count;
     parsed.search.sort.clear();
+    state
+        .gate
+        .restrict(&mut parsed.search, &[Permission::Read, Permission::Search]);
     Ok(parsed.search)
 }
 
@@ -233,24 +236,28 @@ async fn search(
             Some((c.clone(), id.clone())),
         ),
     };
-    state.gate.check(Access {
-        interaction: if matches!(scope, Scope::System) {
-            Interaction::SearchSystem
-        } else {
-            Interaction::SearchType
-        },
-        resource_type: types
-            .first()
-            .map(String::as_str)
-            .filter(|_| types.len() == 1),
-        id: None,
-    })?;
+    // A search of every type needs a scope on every type; one of some types
+    // (named by `_type`, a compartment's or the URL's) a scope on each.
+    if matches!(scope, Scope::System) && !params.iter().any(|(k, _)| k == "_type") {
+        state.gate.check(Access {
+            interaction: Interaction::SearchSystem,
+            resource_type: None,
+            id: None,
+        })?;
+    } else {
+        for t in &types {
+            state.gate.check(Access {
+                interaction: Interaction::SearchType,
+                resource_type: Some(t),
+                id: None,
+            })?;
+        }
+    }
     let search_params: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| k != "_type")
         .cloned()
         .collect();
-    state.gate.check_reach(&search_params)?;
     let limits = Limits {
         default_count: config.default_count,
         max_count: config.max_count,
@@ -276,6 +283,9 @@ async fn search(
             }
         }
     }
+    state
+        .gate
+        .restrict(&mut parsed.search, &[Permission::Search]);
     let page = state
         .store
         .search(&parsed.search)
@@ -319,7 +329,9 @@ async fn search(
         entries.push(entry(base, v, "match", fhir)?);
     }
     for v in &page.included {
-        entries.push(entry(base, v, "include", fhir)?);
+        if reachable(state, v)? {
+            entries.push(entry(base, v, "include", fhir)?);
+        }
     }
     if !parsed.ignored.is_empty() {
         let issues: Vec<Issue> = parsed
@@ -351,6 +363,27 @@ async fn search(
         bundle["entry"] = Value::Array(entries);
     }
     response::value_response(StatusCode::OK, &bundle, fhir)
+}
+
+/// Whether the request may read an included resource: `_include` and
+/// `_revinclude` (with `:iterate`) bring in resources of any type, so each is
+/// judged against the read scope of its own type.
+fn reachable(state: &Shared, v: &Version) -> Result<bool, FhirError> {
+    let filter = state.gate.filter(Permission::Read, &v.resource_type);
+    if matches!(filter, Filter::All) {
+        return Ok(true);
+    }
+    let Some(body) = v.body.as_deref() else {
+        return Ok(false);
+    };
+    let resource: Value =
+        serde_json::from_str(body).map_err(|e| FhirError::internal("stored resource", e))?;
+    Ok(filter.admits_resource(
+        registry(),
+        &v.resource_type,
+        &resource,
+        &state.config.base_url,
+    ))
 }
 
 /// A searchset entry.

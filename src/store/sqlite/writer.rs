@@ -5,11 +5,11 @@
 //! committed on its own. Only after the commit has returned, so after the
 //! fsync, is any caller answered.
 
-use super::super::{Draft, Indexed, Method, Outcome, Piece, StoreError, Version, Write};
+use super::super::{Draft, Guard, Indexed, Method, Outcome, Piece, StoreError, Version, Write};
 use super::{index, messages, reindex};
 use crate::fhir::instant::now_micros;
 use crate::search::entry::Entry;
-use crate::search::query::Search;
+use crate::search::query::{Branch, Clause, Cond, Search, Total};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::sync::Arc;
@@ -347,7 +347,9 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
         write,
         entries,
         draft,
+        guard,
     } = indexed;
+    let guard = guard.as_ref();
     match write {
         Write::Create {
             id,
@@ -368,6 +370,15 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                 )));
             }
             let draft = drafted(draft.as_ref())?;
+            guarded(
+                conn,
+                state,
+                guard,
+                (resource_type, id),
+                None,
+                Method::Create,
+                Some(entries),
+            )?;
             let v = insert(
                 conn,
                 state,
@@ -388,15 +399,15 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                 state,
                 (resource, id),
                 *if_match,
-                entries,
-                draft.as_ref(),
+                (entries, draft.as_ref()),
+                guard,
             )
         }
         Write::Delete {
             resource_type,
             id,
             if_match,
-        } => delete(conn, state, resource_type, id, *if_match),
+        } => delete(conn, state, (resource_type, id), *if_match, guard),
         Write::UpdateWhere {
             resource,
             condition,
@@ -424,8 +435,8 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
                 state,
                 (resource, target),
                 None,
-                entries,
-                draft.as_ref(),
+                (entries, draft.as_ref()),
+                guard,
             )
         }
         Write::DeleteWhere {
@@ -439,7 +450,7 @@ fn apply(conn: &Connection, state: &mut State, indexed: &Indexed) -> Result<Outc
             let mut deleted = Vec::new();
             for v in found {
                 if let Outcome::Deleted(Some(t)) =
-                    delete(conn, state, &v.resource_type, &v.id, None)?
+                    delete(conn, state, (&v.resource_type, &v.id), None, guard)?
                 {
                     deleted.push(t);
                 }
@@ -481,14 +492,23 @@ fn update(
     state: &mut State,
     target: (&Value, &str),
     if_match: Option<u64>,
-    entries: &[Entry],
-    draft: Option<&Draft>,
+    (entries, draft): (&[Entry], Option<&Draft>),
+    guard: Option<&Guard>,
 ) -> Result<Outcome, StoreError> {
     let (resource, id) = target;
     let resource_type = resource_type_of(resource)?;
     let now = current(conn, resource_type, id)?;
     check_match(if_match, now)?;
     let draft = drafted(draft)?;
+    guarded(
+        conn,
+        state,
+        guard,
+        (resource_type, id),
+        now,
+        Method::Update,
+        Some(entries),
+    )?;
     let v = insert(
         conn,
         state,
@@ -508,19 +528,80 @@ fn update(
 fn delete(
     conn: &Connection,
     state: &mut State,
-    resource_type: &str,
-    id: &str,
+    (resource_type, id): (&str, &str),
     if_match: Option<u64>,
+    guard: Option<&Guard>,
 ) -> Result<Outcome, StoreError> {
     let now = current(conn, resource_type, id)?;
     check_match(if_match, now)?;
     match now {
         Some(n) if !n.deleted => {
+            guarded(
+                conn,
+                state,
+                guard,
+                (resource_type, id),
+                now,
+                Method::Delete,
+                None,
+            )?;
             let t = insert(conn, state, (resource_type, id), now, Method::Delete, None)?;
             Ok(Outcome::Deleted(Some(t)))
         }
         _ => Ok(Outcome::Deleted(None)),
     }
+}
+
+/// The request's guard on one write: the resource as stored (for an update
+/// or a delete of a live one) and the version written (its index entries,
+/// for a create or an update) must both be within what `method` reaches.
+fn guarded(
+    conn: &Connection,
+    state: &State,
+    guard: Option<&Guard>,
+    (resource_type, id): (&str, &str),
+    now: Option<Now>,
+    method: Method,
+    written: Option<&[Entry]>,
+) -> Result<(), StoreError> {
+    let Some(guard) = guard else {
+        return Ok(());
+    };
+    let filter = guard(resource_type, method);
+    let verb = match method {
+        Method::Create => "create",
+        Method::Update => "update",
+        Method::Delete => "delete",
+    };
+    if now.is_some_and(|n| !n.deleted)
+        && let Some(cond) = filter.cond()
+    {
+        let search = Search {
+            branches: vec![Branch {
+                resource_type: resource_type.to_string(),
+                clauses: vec![Clause(vec![Cond::Id(id.to_string())]), Clause(vec![cond])],
+            }],
+            sort: Vec::new(),
+            count: 1,
+            total: Total::None,
+            includes: Vec::new(),
+            max_included: 0,
+            page: None,
+        };
+        if matching(conn, state, &search)?.is_empty() {
+            return Err(StoreError::Forbidden(format!(
+                "the access token's scopes do not let this request {verb} {resource_type}/{id} as it is stored"
+            )));
+        }
+    }
+    if let Some(entries) = written
+        && !filter.admits(id, entries)
+    {
+        return Err(StoreError::Forbidden(format!(
+            "the access token's scopes do not reach the {resource_type} this request would {verb} (it would be outside the patient's compartment or the scope's query)"
+        )));
+    }
+    Ok(())
 }
 
 fn resource_type_of(resource: &Value) -> Result<&str, StoreError> {

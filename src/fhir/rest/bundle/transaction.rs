@@ -23,7 +23,7 @@ use crate::auth::{Access, Interaction};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::format_instant;
 use crate::fhir::rest::Shared;
-use crate::fhir::rest::instance::{is_valid_id, resource_type, store_error};
+use crate::fhir::rest::instance::{check_readable, is_valid_id, resource_type, store_error};
 use crate::fhir::rest::patch::{PatchBody, patched};
 use crate::fhir::rest::request::{Return, parse_etag, query_pairs};
 use crate::fhir::rest::response::resource_value;
@@ -583,6 +583,9 @@ async fn patch_entry(
                 &e.at("request.url"),
             )
         })?;
+    check_readable(state, &current)
+        .await
+        .map_err(|err| located(err, &e.at("request.url")))?;
     if let Some(tag) = e.if_match.as_deref() {
         let expected = parse_etag(tag).map_err(|err| located(err, &e.at("request.ifMatch")))?;
         if expected != current.version {

@@ -119,6 +119,18 @@ impl<'p> Builder<'p> {
                 .iter()
                 .map(|c| self.cond(c, resource_type, col))
                 .collect()),
+            // The parts that pick from an index select; the others are
+            // checked per resource those select.
+            Cond::All(conds) => all(conds
+                .iter()
+                .map(|c| {
+                    if drives(c) {
+                        self.cond(c, resource_type, col)
+                    } else {
+                        self.check(c, resource_type, col)
+                    }
+                })
+                .collect()),
         }
     }
 
@@ -153,6 +165,10 @@ impl<'p> Builder<'p> {
                 )
             }
             Cond::Any(conds) => any(conds
+                .iter()
+                .map(|c| self.check(c, resource_type, col))
+                .collect()),
+            Cond::All(conds) => all(conds
                 .iter()
                 .map(|c| self.check(c, resource_type, col))
                 .collect()),
@@ -433,6 +449,14 @@ fn any(parts: Vec<String>) -> String {
     }
 }
 
+fn all(parts: Vec<String>) -> String {
+    if parts.is_empty() {
+        "1".to_string()
+    } else {
+        format!("({})", parts.join(" AND "))
+    }
+}
+
 /// Whether a condition picks few resources straight from an index (an
 /// equality, a prefix, a join): such a clause drives a search; the others
 /// are checked per candidate.
@@ -451,6 +475,7 @@ pub fn drives(c: &Cond) -> bool {
             Test::Date(..) | Test::Number(..) | Test::Quantity { .. } => false,
         },
         Cond::Any(conds) => !conds.is_empty() && conds.iter().all(drives),
+        Cond::All(conds) => conds.iter().any(drives),
         Cond::Not { .. } | Cond::Missing { .. } | Cond::LastUpdated(..) => false,
     }
 }
