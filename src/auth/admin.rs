@@ -146,8 +146,9 @@ pub fn run(command: AuthCommand, data_dir: &Path) -> Result<(), String> {
                     ),
                 };
                 println!(
-                    "  {}  ES384  made {}  {state}",
+                    "  {}  {}  made {}  {state}",
                     k.kid,
+                    k.alg,
                     format_instant(k.created)
                 );
             }

@@ -46,6 +46,8 @@ pub struct Pending {
     state: Option<String>,
     scopes: Vec<Scope>,
     challenge: String,
+    /// OpenID Connect's `nonce`, returned in the ID token.
+    nonce: Option<String>,
     made: Instant,
 }
 
@@ -65,6 +67,8 @@ pub struct Code {
     pub redirect_uri: String,
     pub challenge: String,
     pub context: UserGrant,
+    /// The authorization request's `nonce`, for the ID token.
+    pub nonce: Option<String>,
     pub made: Instant,
 }
 
@@ -172,6 +176,9 @@ pub async fn authorize(
     if get("state").is_some_and(|s| s.len() > MAX_STATE) {
         return back("invalid_request", "state is longer than 512 characters");
     }
+    if get("nonce").is_some_and(|s| s.len() > MAX_STATE) {
+        return back("invalid_request", "nonce is longer than 512 characters");
+    }
     let mut requested = match Scope::parse_list(&get("scope").unwrap_or_default()) {
         Ok(s) => s,
         Err(e) => return back("invalid_scope", &e),
@@ -182,13 +189,14 @@ pub async fn authorize(
         .iter()
         .filter_map(|s| Scope::parse(s).ok())
         .collect();
-    // Identity (`openid`, `fhirUser`), `online_access` and EHR launch scopes
-    // are not granted until what they promise is built.
+    // `profile`, `online_access` and EHR launch scopes are not granted
+    // until what they promise is built.
     let scopes: Vec<Scope> = requested
         .into_iter()
         .filter(|s| {
             matches!(s, Scope::Clinical { .. })
-                || ["launch/patient", "offline_access"].contains(&s.to_string().as_str())
+                || ["launch/patient", "offline_access", "openid", "fhirUser"]
+                    .contains(&s.to_string().as_str())
         })
         .filter(|s| allowed.iter().any(|a| a.covers(s)))
         .collect();
@@ -205,6 +213,7 @@ pub async fn authorize(
         state: state_param.clone(),
         scopes,
         challenge,
+        nonce: get("nonce"),
         made: Instant::now(),
     };
     let html = sign_in(&id, &pending, None);
@@ -360,6 +369,7 @@ pub async fn login(
                 fhir_user: user.fhir_user.clone(),
                 patient,
             },
+            nonce: pending.nonce.clone(),
             made: Instant::now(),
         },
     );
@@ -469,7 +479,8 @@ fn sign_in(id: &str, p: &Pending, error: Option<&str>) -> String {
 fn describe(scope: &Scope) -> String {
     match scope {
         Scope::Other(s) => match s.as_str() {
-            "openid" | "profile" | "fhirUser" => "know who you are".into(),
+            "openid" => "know that it is you who signed in".into(),
+            "fhirUser" | "profile" => "know who you are in the records".into(),
             "launch/patient" => "open one patient's record".into(),
             "launch/encounter" => "open one encounter".into(),
             "launch" => "start from your current context".into(),

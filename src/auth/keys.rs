@@ -5,8 +5,12 @@
 //! have signed has expired ([`TOKEN_LIFETIME_MAX`] after its retirement), then
 //! drops out of it.
 //!
-//! Keys are ECDSA P-384 (`ES384`), made by `ring`; tokens are signed and
-//! checked with `jsonwebtoken`.
+//! Access tokens are signed with ECDSA P-384 keys (`ES384`), made by `ring`.
+//! OpenID Connect ID tokens are signed with RSA keys (`RS256`, which SMART's
+//! `sso-openid-connect` requires), made by the `rsa` crate (2048 bits) on the
+//! first ID token, since ring cannot make RSA keys; `rsa` only makes them,
+//! ring signs with them. Tokens are signed and checked with `jsonwebtoken`.
+//! Each algorithm has its own current key; `rotate-key` rotates both.
 
 use super::registry::Registry;
 use base64::Engine;
@@ -20,19 +24,42 @@ use serde_json::{Value, json};
 /// retired key is kept published for.
 pub const TOKEN_LIFETIME_MAX: i64 = 3600;
 
+/// What a key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// Access tokens.
+    Es384,
+    /// ID tokens.
+    Rs256,
+}
+
+impl Alg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Alg::Es384 => "ES384",
+            Alg::Rs256 => "RS256",
+        }
+    }
+}
+
 /// A key that signs.
 pub struct SigningKey {
     pub kid: String,
-    pkcs8: Vec<u8>,
+    pub alg: Alg,
+    /// The private key: PKCS#8 for ES384, PKCS#1 for RS256.
+    der: Vec<u8>,
 }
 
 impl SigningKey {
-    /// `claims` as a compact JWS (`ES384`, with this key's `kid`).
+    /// `claims` as a compact JWS (with this key's algorithm and `kid`).
     pub fn sign(&self, claims: &Value) -> Result<String, String> {
-        let mut header = Header::new(Algorithm::ES384);
+        let (alg, key) = match self.alg {
+            Alg::Es384 => (Algorithm::ES384, EncodingKey::from_ec_der(&self.der)),
+            Alg::Rs256 => (Algorithm::RS256, EncodingKey::from_rsa_der(&self.der)),
+        };
+        let mut header = Header::new(alg);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&self.pkcs8))
-            .map_err(|e| format!("signing failed: {e}"))
+        jsonwebtoken::encode(&header, claims, &key).map_err(|e| format!("signing failed: {e}"))
     }
 }
 
@@ -43,21 +70,32 @@ pub struct KeyInfo {
     /// Microseconds since the Unix epoch.
     pub created: i64,
     pub retired: Option<i64>,
+    pub alg: String,
 }
 
 impl Registry {
-    /// The key that signs now, made when there is none.
+    /// The key that signs access tokens now, made when there is none.
     pub fn signing_key(&self) -> Result<SigningKey, String> {
+        self.current_key(Alg::Es384)
+    }
+
+    /// The key that signs ID tokens now, made when there is none.
+    pub fn id_token_key(&self) -> Result<SigningKey, String> {
+        self.current_key(Alg::Rs256)
+    }
+
+    fn current_key(&self, alg: Alg) -> Result<SigningKey, String> {
         let current = self
             .conn
             .query_row(
-                "SELECT kid, pkcs8 FROM signing_key WHERE retired IS NULL
+                "SELECT kid, pkcs8 FROM signing_key WHERE retired IS NULL AND alg = ?1
                  ORDER BY created DESC LIMIT 1",
-                [],
+                params![alg.as_str()],
                 |r| {
                     Ok(SigningKey {
                         kid: r.get(0)?,
-                        pkcs8: r.get(1)?,
+                        alg,
+                        der: r.get(1)?,
                     })
                 },
             )
@@ -65,44 +103,55 @@ impl Registry {
             .map_err(|e| e.to_string())?;
         match current {
             Some(key) => Ok(key),
-            None => self.rotate_key().map(|(key, _)| key),
+            None => self.rotate(alg),
         }
     }
 
-    /// Makes a new signing key and retires the others; gives the new key and
-    /// how many retired keys are still published.
+    /// Makes a new access-token key (and a new ID-token key, when there is
+    /// one already) and retires the ones they replace; gives the new
+    /// access-token key and how many retired keys are still published.
     pub fn rotate_key(&self) -> Result<(SigningKey, usize), String> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
-            .map_err(|_| "the operating system's random source failed".to_string())?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .map_err(|e| format!("the new key does not load: {e}"))?;
+        let key = self.rotate(Alg::Es384)?;
+        let has_rsa: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM signing_key WHERE alg = 'RS256' AND retired IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if has_rsa {
+            self.rotate(Alg::Rs256)?;
+        }
+        let published = self.published(crate::fhir::instant::now_micros())?.len();
+        Ok((key, published - 1 - usize::from(has_rsa)))
+    }
+
+    /// Makes a new key for `alg` and retires the current one.
+    fn rotate(&self, alg: Alg) -> Result<SigningKey, String> {
         let kid = super::registry::new_secret()[..16].to_string();
-        let jwk = public_jwk(&kid, pair.public_key().as_ref());
+        let (der, jwk) = match alg {
+            Alg::Es384 => new_ec_key(&kid)?,
+            Alg::Rs256 => new_rsa_key(&kid)?,
+        };
         let now = crate::fhir::instant::now_micros();
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(|e| e.to_string())?;
         tx.execute(
-            "UPDATE signing_key SET retired = ?1 WHERE retired IS NULL",
-            params![now],
+            "UPDATE signing_key SET retired = ?1 WHERE retired IS NULL AND alg = ?2",
+            params![now, alg.as_str()],
         )
         .map_err(|e| e.to_string())?;
         tx.execute(
-            "INSERT INTO signing_key (kid, pkcs8, public_jwk, created) VALUES (?1, ?2, ?3, ?4)",
-            params![kid, pkcs8.as_ref(), jwk.to_string(), now],
+            "INSERT INTO signing_key (kid, pkcs8, public_jwk, created, alg)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kid, der, jwk.to_string(), now, alg.as_str()],
         )
         .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
-        let published = self.published(now)?.len() - 1;
-        Ok((
-            SigningKey {
-                kid,
-                pkcs8: pkcs8.as_ref().to_vec(),
-            },
-            published,
-        ))
+        Ok(SigningKey { kid, alg, der })
     }
 
     /// The JWKS to publish: the signing key and the retired keys whose tokens
@@ -135,7 +184,7 @@ impl Registry {
     pub fn keys(&self) -> Result<Vec<KeyInfo>, String> {
         let mut stmt = self
             .conn
-            .prepare("SELECT kid, created, retired FROM signing_key ORDER BY created DESC")
+            .prepare("SELECT kid, created, retired, alg FROM signing_key ORDER BY created DESC")
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map([], |r| {
@@ -143,11 +192,44 @@ impl Registry {
                     kid: r.get(0)?,
                     created: r.get(1)?,
                     retired: r.get(2)?,
+                    alg: r.get(3)?,
                 })
             })
             .map_err(|e| e.to_string())?;
         rows.map(|r| r.map_err(|e| e.to_string())).collect()
     }
+}
+
+/// A new P-384 key: its PKCS#8 and its public JWK.
+fn new_ec_key(kid: &str) -> Result<(Vec<u8>, Value), String> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+        .map_err(|_| "the operating system's random source failed".to_string())?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|e| format!("the new key does not load: {e}"))?;
+    let jwk = public_jwk(kid, pair.public_key().as_ref());
+    Ok((pkcs8.as_ref().to_vec(), jwk))
+}
+
+/// A new 2048-bit RSA key: its PKCS#1 DER and its public JWK.
+fn new_rsa_key(kid: &str) -> Result<(Vec<u8>, Value), String> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|e| format!("making an RSA key failed: {e}"))?;
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|e| format!("encoding the RSA key failed: {e}"))?;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk = json!({
+        "kty": "RSA",
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+        "n": b64.encode(key.n().to_bytes_be()),
+        "e": b64.encode(key.e().to_bytes_be()),
+    });
+    Ok((der.as_bytes().to_vec(), jwk))
 }
 
 /// The public JWK of a P-384 key from its uncompressed point (0x04 ‖ x ‖ y).
@@ -240,7 +322,8 @@ mod tests {
         // Another key signing under our kid: the signature does not match.
         let forged = SigningKey {
             kid: mine.kid.clone(),
-            pkcs8: foreign.pkcs8.clone(),
+            alg: Alg::Es384,
+            der: foreign.der.clone(),
         }
         .sign(&claims())
         .unwrap();
@@ -250,5 +333,34 @@ mod tests {
             .encode(r#"{"aud":"https://hemolink.example/fhir","exp":9999999999,"sub":"admin"}"#);
         parts[1] = &altered;
         assert!(verify(&parts.join("."), &jwks).is_err());
+    }
+
+    #[test]
+    fn id_token_keys_are_rsa_made_on_first_use_and_rotated_with_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Registry::open(dir.path()).unwrap();
+        let es = r.signing_key().unwrap();
+        let (_, published) = r.rotate_key().unwrap();
+        assert_eq!(published, 1, "no RSA key yet: only the old ES384 key");
+        let rs = r.id_token_key().unwrap();
+        assert_eq!(rs.alg, Alg::Rs256);
+        assert_eq!(r.id_token_key().unwrap().kid, rs.kid, "made once");
+        let token = rs.sign(&claims()).unwrap();
+        let jwks = r.jwks().unwrap();
+        let set: JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+        let jwk = set.find(&rs.kid).unwrap();
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+        let mut v = Validation::new(Algorithm::RS256);
+        v.set_audience(&["https://hemolink.example/fhir"]);
+        assert!(
+            jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &v).is_ok()
+        );
+        // Rotation now makes a new key of each kind.
+        let (new_es, _) = r.rotate_key().unwrap();
+        assert_ne!(new_es.kid, es.kid);
+        assert_ne!(r.id_token_key().unwrap().kid, rs.kid);
+        let algs: Vec<String> = r.keys().unwrap().into_iter().map(|k| k.alg).collect();
+        assert_eq!(algs.iter().filter(|a| *a == "RS256").count(), 2);
     }
 }

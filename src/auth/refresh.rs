@@ -161,7 +161,7 @@ pub(super) fn refresh(
         }
         grant.scopes = asked.iter().map(ToString::to_string).collect();
     }
-    let mut body = user_token(auth, &grant)?;
+    let mut body = user_token(auth, &grant, None)?;
     body["refresh_token"] = json!(token);
     Ok(body)
 }

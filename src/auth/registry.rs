@@ -168,10 +168,26 @@ impl Registry {
                  pkcs8      BLOB NOT NULL,     -- the private key
                  public_jwk TEXT NOT NULL,
                  created    INTEGER NOT NULL,
-                 retired    INTEGER            -- when a newer key took over
+                 retired    INTEGER,           -- when a newer key took over
+                 alg        TEXT NOT NULL DEFAULT 'ES384'  -- ES384 or RS256
              );",
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
+        // A registry made before ID tokens has no `alg`: its keys are ES384.
+        let has_alg: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('signing_key') WHERE name = 'alg')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if !has_alg {
+            conn.execute(
+                "ALTER TABLE signing_key ADD COLUMN alg TEXT NOT NULL DEFAULT 'ES384'",
+                [],
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         Ok(Registry { conn })
     }
 

@@ -135,6 +135,7 @@ impl AuthServer {
         let keys = jwks
             .keys
             .iter()
+            .filter(|k| k.common.key_algorithm == Some(jsonwebtoken::jwk::KeyAlgorithm::ES384))
             .filter_map(|k| Some((k.common.key_id.clone()?, DecodingKey::from_jwk(k).ok()?)))
             .collect::<HashMap<_, _>>();
         let found = keys.get(kid).cloned();
@@ -160,6 +161,10 @@ impl AuthServer {
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/.well-known/smart-configuration", get(smart_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .route("/auth/jwks", get(jwks))
         .route("/auth/token", post(token))
         .route("/auth/revoke", post(super::refresh::revoke))
@@ -209,6 +214,7 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
     Ok(json_response(
         StatusCode::OK,
         &json!({
+            "issuer": auth.base,
             "authorization_endpoint": format!("{}/auth/authorize", auth.base),
             "token_endpoint": auth.token_url(),
             "jwks_uri": format!("{}/auth/jwks", auth.base),
@@ -222,11 +228,35 @@ async fn smart_configuration(State(state): State<Shared>) -> Result<Response, Fh
             "scopes_supported": ["system/*.cruds", "system/*.rs", "system/*.read", "system/*.write",
                 "user/*.cruds", "user/*.rs", "user/*.read", "user/*.write",
                 "patient/*.cruds", "patient/*.rs", "patient/*.read", "patient/*.write",
-                "launch/patient", "offline_access"],
+                "launch/patient", "offline_access", "openid", "fhirUser"],
             "capabilities": ["launch-standalone", "authorize-post", "client-public",
                 "client-confidential-symmetric", "client-confidential-asymmetric",
                 "context-standalone-patient", "permission-offline", "permission-patient",
-                "permission-user", "permission-v1", "permission-v2"],
+                "permission-user", "permission-v1", "permission-v2", "sso-openid-connect"],
+            "code_challenge_methods_supported": ["S256"],
+        }),
+    ))
+}
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3):
+/// what an OpenID client needs to check the ID tokens of this issuer.
+async fn openid_configuration(State(state): State<Shared>) -> Result<Response, FhirError> {
+    let auth = server(&state)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": auth.base,
+            "authorization_endpoint": format!("{}/auth/authorize", auth.base),
+            "token_endpoint": auth.token_url(),
+            "jwks_uri": format!("{}/auth/jwks", auth.base),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "fhirUser", "launch/patient", "offline_access"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported":
+                ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
             "code_challenge_methods_supported": ["S256"],
         }),
     ))
@@ -453,7 +483,7 @@ fn exchange(
             "the PKCE code_verifier does not match",
         ));
     }
-    let mut body = user_token(auth, &code.context)?;
+    let mut body = user_token(auth, &code.context, code.nonce.as_deref())?;
     if code.context.scopes.iter().any(|s| s == "offline_access") {
         let refresh = auth
             .registry()
@@ -494,7 +524,11 @@ pub(super) fn client_of(
 
 /// The token response for a user's grant: an access token (3,600 s) with
 /// the user, the scopes and the patient chosen.
-pub(super) fn user_token(auth: &AuthServer, grant: &UserGrant) -> Result<Value, OAuthError> {
+pub(super) fn user_token(
+    auth: &AuthServer,
+    grant: &UserGrant,
+    nonce: Option<&str>,
+) -> Result<Value, OAuthError> {
     let now = now_micros() / 1_000_000;
     let scope = grant.scopes.join(" ");
     let mut claims = json!({
@@ -525,12 +559,47 @@ pub(super) fn user_token(auth: &AuthServer, grant: &UserGrant) -> Result<Value, 
         .signing_key()
         .map_err(|e| refuse("server_error", e))?;
     body["access_token"] = json!(key.sign(&claims).map_err(|e| refuse("server_error", e))?);
+    if grant.scopes.iter().any(|s| s == "openid") {
+        body["id_token"] = json!(id_token(auth, grant, nonce)?);
+    }
     tracing::info!(
         "access token issued to client {} for user {}: {scope}",
         grant.client_id,
         grant.username
     );
     Ok(body)
+}
+
+/// An OpenID Connect ID token (RS256) for the user of `grant`, to its client:
+/// `iss`, `sub` (the username), `aud` (the client), `iat`, `exp`, the
+/// request's `nonce`, and, with `fhirUser` granted, the user's FHIR resource
+/// as an absolute URL (scopes-and-launch-context.html#scopes-for-requesting-identity-data).
+fn id_token(
+    auth: &AuthServer,
+    grant: &UserGrant,
+    nonce: Option<&str>,
+) -> Result<String, OAuthError> {
+    let now = now_micros() / 1_000_000;
+    let mut claims = json!({
+        "iss": auth.base,
+        "sub": grant.username,
+        "aud": grant.client_id,
+        "iat": now,
+        "exp": now + TOKEN_LIFETIME_MAX,
+    });
+    if let Some(n) = nonce {
+        claims["nonce"] = json!(n);
+    }
+    if grant.scopes.iter().any(|s| s == "fhirUser")
+        && let Some(f) = &grant.fhir_user
+    {
+        claims["fhirUser"] = json!(format!("{}/{f}", auth.base));
+    }
+    let key = auth
+        .registry()
+        .id_token_key()
+        .map_err(|e| refuse("server_error", e))?;
+    key.sign(&claims).map_err(|e| refuse("server_error", e))
 }
 
 /// The id of a confidential symmetric client authenticated by HTTP Basic or

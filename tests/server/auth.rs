@@ -167,7 +167,21 @@ fn discovery_and_jwks_are_public_and_list_only_what_works() {
         c["authorization_endpoint"],
         format!("{}/auth/authorize", s.base)
     );
-    assert!(c.get("issuer").is_none(), "no OpenID Connect yet: {c}");
+    assert_eq!(c["issuer"], s.base.as_str());
+    let oidc = s.get("/.well-known/openid-configuration");
+    assert_eq!(oidc.status, 200);
+    let o = oidc.json();
+    assert_eq!(o["issuer"], s.base.as_str());
+    assert_eq!(o["jwks_uri"], c["jwks_uri"]);
+    assert_eq!(o["id_token_signing_alg_values_supported"], json!(["RS256"]));
+    for field in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "response_types_supported",
+        "subject_types_supported",
+    ] {
+        assert!(o.get(field).is_some(), "{field}: {o}");
+    }
     assert!(
         c["capabilities"]
             .as_array()
@@ -446,7 +460,7 @@ fn app_server() -> (Server, tempfile::TempDir) {
             "--redirect-uri",
             "http://127.0.0.1:9999/cb",
             "--scopes",
-            "launch/patient openid fhirUser offline_access user/Observation.rs",
+            "launch/patient openid fhirUser offline_access user/Observation.rs patient/Patient.rs",
         ],
         "",
     );
@@ -575,7 +589,7 @@ fn standalone_launch_signs_in_picks_the_patient_and_exchanges_the_code_with_pkce
         &s,
         "donor-app",
         redirect,
-        "launch/patient user/Observation.rs patient/Patient.r",
+        "launch/patient user/Observation.rs patient/Condition.r",
         &challenge,
     );
     let page = s.get(&format!("/auth/authorize?{q}"));
@@ -595,7 +609,7 @@ fn standalone_launch_signs_in_picks_the_patient_and_exchanges_the_code_with_pkce
             && html.contains("value=\"user/Observation.rs\" checked")
     );
     assert!(
-        !html.contains("patient/Patient.r"),
+        !html.contains("patient/Condition.r"),
         "a scope the app may not have is not offered"
     );
     let id = request_id(&html);
@@ -1077,4 +1091,96 @@ fn write_only_scopes_cannot_read_and_narrow_tokens_cannot_use_the_admin_api() {
     assert_eq!(r.status, 403, "{}", r.text());
     let r = s.get_with("/admin/hl7/messages", &[("Authorization", &bearer)]);
     assert_eq!(r.status, 403, "{}", r.text());
+}
+
+/// `openid fhirUser`: the token response carries an RS256 ID token that
+/// checks against the JWKS, names the user, the app and the request's nonce,
+/// and its `fhirUser` is a resource the access token can read.
+#[test]
+fn openid_fhir_user_gives_an_rs256_id_token_whose_fhir_user_can_be_read() {
+    let (s, dir) = app_server();
+    let _keep = dir;
+    let redirect = "http://127.0.0.1:9999/cb";
+    let (verifier, challenge) = pkce();
+    let scope = "openid fhirUser launch/patient patient/Patient.rs";
+    let q = format!(
+        "{}&nonce=n-0S6_WzA2Mj",
+        authorize_query(&s, "donor-app", redirect, scope, &challenge)
+    );
+    let page = s.get(&format!("/auth/authorize?{q}")).text();
+    assert!(
+        page.contains("value=\"openid\" checked") && page.contains("value=\"fhirUser\" checked")
+    );
+    let mut pairs = vec![
+        ("request".to_string(), request_id(&page)),
+        ("username".to_string(), "ana".to_string()),
+        ("password".to_string(), "ana's password".to_string()),
+    ];
+    for sc in scope.split(' ') {
+        pairs.push(("scope".to_string(), sc.to_string()));
+    }
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = post_form(&s, "/auth/login", &form(&pairs), &[]);
+    let code = query_of(r.header("location").expect("a redirect"), "code").unwrap();
+    let t = post_form(
+        &s,
+        "/auth/token",
+        &form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", "donor-app"),
+            ("code_verifier", &verifier),
+        ]),
+        &[],
+    );
+    assert_eq!(t.status, 200, "{}", t.text());
+    let body = t.json();
+    let id_token = body["id_token"].as_str().expect("an id_token");
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, Algorithm::RS256);
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(s.get("/auth/jwks").json()).unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("published");
+    let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
+    v.set_audience(&["donor-app"]);
+    v.set_issuer(&[s.base.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &v,
+    )
+    .expect("the ID token checks")
+    .claims;
+    assert_eq!(claims["sub"], "ana");
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert!(claims["iat"].as_i64().unwrap() <= now());
+    let fhir_user = claims["fhirUser"].as_str().unwrap();
+    assert_eq!(fhir_user, format!("{}/Patient/D1", s.base));
+    // The ID token is no access token.
+    let r = s.get_with(
+        "/Patient/D1",
+        &[("Authorization", &format!("Bearer {id_token}"))],
+    );
+    assert_eq!(r.status, 401);
+    // The fhirUser resource, read with the access token.
+    let access = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let r = s.get_with(
+        &fhir_user.replace(&s.base, ""),
+        &[("Authorization", &access)],
+    );
+    assert_eq!(r.status, 404, "allowed, and not stored: {}", r.text());
+    // Without openid, no ID token.
+    let plain = launch(
+        &s,
+        "launch/patient patient/Patient.rs",
+        "ana",
+        "ana's password",
+    );
+    assert!(plain.get("id_token").is_none(), "{plain}");
 }
