@@ -5,6 +5,7 @@
 //! the process list.
 
 use super::keys::TOKEN_LIFETIME_MAX;
+use super::launch::{LAUNCH_LIFETIME, LaunchContext};
 use super::registry::{Client, ClientKind, MAX_SECRET, Registry, Role, User, new_secret};
 use super::scope::Scope;
 use crate::fhir::instant::format_instant;
@@ -53,6 +54,25 @@ pub enum AuthCommand {
     /// Make a new signing key; the old ones stop signing and stay in the
     /// published JWKS until the tokens they signed have expired.
     RotateKey,
+    /// Create an EHR launch context and print its `launch` value, which an
+    /// app opened with it exchanges once, within 600 s.
+    AddLaunch {
+        /// The patient the app opens (an id).
+        #[arg(long)]
+        patient: Option<String>,
+        /// The encounter it opens (an id).
+        #[arg(long)]
+        encounter: Option<String>,
+        /// Another resource in context, `Type/id` (repeat for several).
+        #[arg(long = "fhir-context")]
+        fhir_context: Vec<String>,
+        /// The EHR shows the patient already: the app need not.
+        #[arg(long)]
+        no_patient_banner: bool,
+        /// What the app should do (`intent`).
+        #[arg(long)]
+        intent: Option<String>,
+    },
     /// Remove a client.
     RemoveClient { id: String },
     /// Remove a user.
@@ -152,6 +172,29 @@ pub fn run(command: AuthCommand, data_dir: &Path) -> Result<(), String> {
                     format_instant(k.created)
                 );
             }
+            Ok(())
+        }
+        AuthCommand::AddLaunch {
+            patient,
+            encounter,
+            fhir_context,
+            no_patient_banner,
+            intent,
+        } => {
+            let context = LaunchContext::from_json(&serde_json::json!({
+                "patient": patient,
+                "encounter": encounter,
+                "fhirContext": fhir_context
+                    .iter()
+                    .map(|r| serde_json::json!({"reference": r}))
+                    .collect::<Vec<_>>(),
+                "need_patient_banner": !no_patient_banner,
+                "intent": intent,
+            }))
+            .map_err(|(at, e)| format!("{at}: {e}"))?;
+            let launch = registry.add_launch(&context)?;
+            println!("launch: {launch}");
+            println!("valid {LAUNCH_LIFETIME} s, once");
             Ok(())
         }
         AuthCommand::RotateKey => {

@@ -11,6 +11,7 @@
 //! here, never by a redirect; every other error goes back to the app as
 //! `error=…&state=…` (RFC 6749 §4.1.2.1).
 
+use super::launch::LaunchContext;
 use super::registry::{Client, Role};
 use super::scope::{Context, Scope};
 use super::server::AuthServer;
@@ -22,6 +23,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -48,6 +50,8 @@ pub struct Pending {
     challenge: String,
     /// OpenID Connect's `nonce`, returned in the ID token.
     nonce: Option<String>,
+    /// The EHR launch's context, taken from the registry by this request.
+    launch: Option<LaunchContext>,
     made: Instant,
 }
 
@@ -59,6 +63,9 @@ pub struct UserGrant {
     pub scopes: Vec<String>,
     pub fhir_user: Option<String>,
     pub patient: Option<String>,
+    /// What an EHR launch adds to the token response besides the patient
+    /// (`encounter`, `fhirContext`, `need_patient_banner`, `intent`).
+    pub launch: Option<Value>,
 }
 
 /// A code the app may exchange once.
@@ -184,19 +191,49 @@ pub async fn authorize(
         Err(e) => return back("invalid_scope", &e),
     };
     requested.dedup_by(|a, b| a == b);
+    // An EHR launch: scope `launch` with the `launch` value the EHR gave,
+    // which is taken here (one use).
+    let wants_launch = requested.iter().any(|s| s.to_string() == "launch");
+    let launch = match (get("launch"), wants_launch) {
+        (None, false) => None,
+        (None, true) => {
+            return back(
+                "invalid_request",
+                "scope launch needs the launch parameter the EHR gave the app",
+            );
+        }
+        (Some(_), false) => {
+            return back("invalid_scope", "a launch parameter needs scope launch");
+        }
+        (Some(value), true) => match auth.registry().take_launch(&value) {
+            Ok(Some(context)) => Some(context),
+            Ok(None) => {
+                return back("invalid_request", "the launch is unknown, used or expired");
+            }
+            Err(e) => {
+                tracing::error!("reading a launch context: {e}");
+                return back("server_error", "the launch could not be read");
+            }
+        },
+    };
     let allowed: Vec<Scope> = client
         .scopes
         .iter()
         .filter_map(|s| Scope::parse(s).ok())
         .collect();
-    // `profile`, `online_access` and EHR launch scopes are not granted
-    // until what they promise is built.
+    // `profile` and `online_access` are not granted until what they promise
+    // is built; `launch` and `launch/encounter` only with an EHR launch
+    // (and the latter only when it opens an encounter).
     let scopes: Vec<Scope> = requested
         .into_iter()
         .filter(|s| {
+            let text = s.to_string();
             matches!(s, Scope::Clinical { .. })
                 || ["launch/patient", "offline_access", "openid", "fhirUser"]
-                    .contains(&s.to_string().as_str())
+                    .contains(&text.as_str())
+                || (text == "launch" && launch.is_some())
+                || (text == "launch/encounter"
+                    && launch.as_ref().is_some_and(|l| l.encounter.is_some()))
         })
         .filter(|s| allowed.iter().any(|a| a.covers(s)))
         .collect();
@@ -214,6 +251,7 @@ pub async fn authorize(
         scopes,
         challenge,
         nonce: get("nonce"),
+        launch,
         made: Instant::now(),
     };
     let html = sign_in(&id, &pending, None);
@@ -328,13 +366,26 @@ pub async fn login(
     let wants_patient = scopes
         .iter()
         .any(|s| s == "launch/patient" || s.starts_with("patient/"));
-    let patient = match (wants_patient, user.role, &user.fhir_user) {
-        (false, _, _) => None,
-        (true, Role::Patient, me) => me
-            .as_deref()
-            .and_then(|me| me.strip_prefix("Patient/"))
-            .map(str::to_string),
-        (true, _, _) => Some(get("patient")).filter(|p| crate::fhir::rest::is_valid_id(p)),
+    let own = user
+        .fhir_user
+        .as_deref()
+        .and_then(|me| me.strip_prefix("Patient/"))
+        .map(str::to_string);
+    let launched = pending.launch.as_ref().and_then(|l| l.patient.clone());
+    if user.role == Role::Patient && launched.is_some() && launched != own {
+        let html = sign_in(
+            &id,
+            &pending,
+            Some("This launch opens another patient's record."),
+        );
+        auth.sessions().pending.insert(id, pending);
+        return page(StatusCode::FORBIDDEN, "Sign in", &html);
+    }
+    let patient = match (wants_patient || launched.is_some(), user.role) {
+        (false, _) => None,
+        (true, Role::Patient) => own,
+        (true, _) if launched.is_some() => launched,
+        (true, _) => Some(get("patient")).filter(|p| crate::fhir::rest::is_valid_id(p)),
     };
     if wants_patient && patient.is_none() {
         let why = if user.role == Role::Patient {
@@ -368,6 +419,7 @@ pub async fn login(
                 scopes,
                 fhir_user: user.fhir_user.clone(),
                 patient,
+                launch: pending.launch.as_ref().map(LaunchContext::token_fields),
             },
             nonce: pending.nonce.clone(),
             made: Instant::now(),
@@ -456,7 +508,13 @@ fn sign_in(id: &str, p: &Pending, error: Option<&str>) -> String {
         ));
     }
     out.push_str("</fieldset>");
-    if p.scopes.iter().any(|s| {
+    let launched = p.launch.as_ref().and_then(|l| l.patient.as_deref());
+    if let Some(patient) = launched {
+        out.push_str(&format!(
+            "<p>It opens the record of patient <code>{}</code>, from your EHR.</p>",
+            html(patient)
+        ));
+    } else if p.scopes.iter().any(|s| {
         s.to_string() == "launch/patient"
             || matches!(
                 s,

@@ -22,6 +22,8 @@ pub struct Grant {
     /// The patient in context (the token's `patient`), which `patient/`
     /// scopes are confined to; without one they allow nothing.
     pub patient: Option<String>,
+    /// The user the token was issued to (none for a backend client).
+    pub user: Option<String>,
 }
 
 tokio::task_local! {
@@ -93,12 +95,6 @@ impl Grant {
             }
             Scope::Other(_) => false,
         })
-    }
-
-    /// Whether the grant reads and searches every resource of every type,
-    /// which the HL7 admin API needs: its messages hold every kind of record.
-    pub fn reads_everything(&self) -> bool {
-        self.reaches_everything(Permission::Read) && self.reaches_everything(Permission::Search)
     }
 
     /// Whether the grant lets `permission` reach every resource of every type

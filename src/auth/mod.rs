@@ -11,6 +11,7 @@ pub mod admin;
 pub mod authorize;
 pub mod grant;
 pub mod keys;
+pub mod launch;
 pub mod refresh;
 pub mod registry;
 pub mod scope;

@@ -42,8 +42,8 @@ impl Registry {
         self.conn
             .execute(
                 "INSERT INTO refresh_token
-                 (hash, client_id, username, scopes, fhir_user, patient, expires, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
+                 (hash, client_id, username, scopes, fhir_user, patient, expires, revoked, context)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
                 params![
                     digest(&token),
                     grant.client_id,
@@ -52,6 +52,7 @@ impl Registry {
                     grant.fhir_user,
                     grant.patient,
                     now + REFRESH_LIFETIME,
+                    grant.launch.as_ref().map(Value::to_string),
                 ],
             )
             .map_err(|e| e.to_string())?;
@@ -63,7 +64,8 @@ impl Registry {
         let now = now_micros() / 1_000_000;
         self.conn
             .query_row(
-                "SELECT client_id, username, scopes, fhir_user, patient, expires FROM refresh_token
+                "SELECT client_id, username, scopes, fhir_user, patient, expires, context
+                 FROM refresh_token
                  WHERE hash = ?1 AND revoked = 0 AND expires > ?2",
                 params![digest(token), now],
                 |r| {
@@ -78,6 +80,9 @@ impl Registry {
                                 .collect(),
                             fhir_user: r.get(3)?,
                             patient: r.get(4)?,
+                            launch: r
+                                .get::<_, Option<String>>(6)?
+                                .and_then(|t| serde_json::from_str(&t).ok()),
                         },
                         r.get(5)?,
                     ))

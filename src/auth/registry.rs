@@ -170,23 +170,23 @@ impl Registry {
                  created    INTEGER NOT NULL,
                  retired    INTEGER,           -- when a newer key took over
                  alg        TEXT NOT NULL DEFAULT 'ES384'  -- ES384 or RS256
-             );",
+             );
+             CREATE TABLE IF NOT EXISTS launch_context (
+                 id      TEXT PRIMARY KEY,  -- the opaque `launch` value
+                 context TEXT NOT NULL,     -- JSON: patient, encounter, fhirContext, ...
+                 expires INTEGER NOT NULL   -- seconds since the Unix epoch
+             ) WITHOUT ROWID;",
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
-        // A registry made before ID tokens has no `alg`: its keys are ES384.
-        let has_alg: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM pragma_table_info('signing_key') WHERE name = 'alg')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if !has_alg {
-            conn.execute(
-                "ALTER TABLE signing_key ADD COLUMN alg TEXT NOT NULL DEFAULT 'ES384'",
-                [],
-            )
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Columns added since the first registries were made: a key made
+        // before ID tokens is ES384; a refresh token made before the EHR
+        // launch has no launch context.
+        for (table, column, declaration) in [
+            ("signing_key", "alg", "TEXT NOT NULL DEFAULT 'ES384'"),
+            ("refresh_token", "context", "TEXT"),
+        ] {
+            add_column(&conn, table, column, declaration)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         Ok(Registry { conn })
     }
@@ -296,6 +296,11 @@ impl Registry {
         )
     }
 
+    /// The user `username`, if registered.
+    pub fn user(&self, username: &str) -> Result<Option<User>, String> {
+        Ok(self.users()?.into_iter().find(|u| u.username == username))
+    }
+
     /// The rows of a query, each made into a `T` (or refused) by `make`.
     fn select<T>(
         &self,
@@ -369,6 +374,27 @@ impl Registry {
             .map(|n| n > 0)
             .map_err(|e| e.to_string())
     }
+}
+
+/// Adds `column` to `table` unless it is there already.
+fn add_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    declaration: &str,
+) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        params![table, column],
+        |r| r.get(0),
+    )?;
+    if !present {
+        conn.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"),
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether `secret` matches a stored hash (none matches nothing). Slow by

@@ -14,7 +14,7 @@
 use super::authorize::{Sessions, UserGrant};
 use super::grant::{GRANT, Grant, Permission};
 use super::keys::TOKEN_LIFETIME_MAX;
-use super::registry::{Client, ClientKind, Registry};
+use super::registry::{Client, ClientKind, Registry, Role};
 use super::scope::{Context, Scope};
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::now_micros;
@@ -166,6 +166,7 @@ pub fn routes() -> Router<Shared> {
             get(openid_configuration),
         )
         .route("/auth/jwks", get(jwks))
+        .route("/admin/launch", post(super::launch::create))
         .route("/auth/token", post(token))
         .route("/auth/revoke", post(super::refresh::revoke))
         .route("/auth/introspect", post(super::refresh::introspect))
@@ -180,6 +181,29 @@ pub fn routes() -> Router<Shared> {
         )
 }
 
+/// 403 unless the request's token was issued to a user whose role is
+/// `admin` now (a role taken away takes effect at once).
+pub fn require_admin(auth: &AuthServer) -> Result<(), FhirError> {
+    let user = GRANT.try_with(|g| g.user.clone()).ok().flatten();
+    let role = match user {
+        Some(u) => auth
+            .registry()
+            .user(&u)
+            .map_err(|e| FhirError::internal("registry", e))?
+            .map(|u| u.role),
+        None => None,
+    };
+    if role == Some(Role::Admin) {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this needs the token of a user whose role is admin",
+        ))
+    }
+}
+
 /// Paths anyone may reach with `--auth smart`.
 fn public(path: &str) -> bool {
     matches!(path, "/metadata" | "/health" | "/ready")
@@ -187,7 +211,7 @@ fn public(path: &str) -> bool {
         || path.starts_with("/auth/")
 }
 
-pub(super) fn server(state: &Shared) -> Result<&AuthServer, FhirError> {
+pub fn server(state: &Shared) -> Result<&AuthServer, FhirError> {
     state
         .auth
         .as_deref()
@@ -549,10 +573,16 @@ pub(super) fn user_token(
         "expires_in": TOKEN_LIFETIME_MAX,
         "scope": scope,
     });
+    claims["user"] = json!(grant.username);
     if let Some(p) = &grant.patient {
         claims["patient"] = json!(p);
         body["patient"] = json!(p);
         body["need_patient_banner"] = json!(true);
+    }
+    if let Some(fields) = grant.launch.as_ref().and_then(Value::as_object) {
+        for (k, v) in fields {
+            body[k] = v.clone();
+        }
     }
     let key = auth
         .registry()
@@ -837,6 +867,7 @@ pub(super) fn check(auth: &AuthServer, token: &str) -> Result<Checked, String> {
             client_id: claims["client_id"].as_str().unwrap_or_default().to_string(),
             scopes,
             patient: claims["patient"].as_str().map(str::to_string),
+            user: claims["user"].as_str().map(str::to_string),
         },
         jti,
         exp: claims["exp"].as_i64().unwrap_or(0),

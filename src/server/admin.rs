@@ -1,6 +1,6 @@
 //! The HL7 v2 admin API: the message store and the outbox, read and acted
-//! on over HTTP. It answers loopback clients only until authorization
-//! exists. Answers are plain JSON (not FHIR resources); errors are
+//! on over HTTP. With `--auth smart` it needs the token of a user whose role
+//! is `admin`; without authorization it answers loopback clients only. Answers are plain JSON (not FHIR resources); errors are
 //! OperationOutcomes like the rest of the server's.
 //!
 //! - `GET /admin/hl7/messages?status=error&since=2026-11-01&after=ID&_count=N`
@@ -60,25 +60,17 @@ pub fn routes() -> Router<Shared> {
 /// Most rows one page lists.
 const MAX_PAGE: usize = 1000;
 
-fn local(peer: Option<Extension<Peer>>) -> Result<(), FhirError> {
-    // With authorization on, the token must also read and search every type
-    // (the messages hold every kind of record).
-    let wide = crate::auth::grant::GRANT
-        .try_with(crate::auth::grant::Grant::reads_everything)
-        .unwrap_or(true);
-    if !wide {
-        return Err(FhirError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the admin API needs a token that reads and searches every type",
-        ));
+fn local(state: &Shared, peer: Option<Extension<Peer>>) -> Result<(), FhirError> {
+    // With authorization on, an administrator's token, from anywhere.
+    if let Some(auth) = state.auth.as_deref() {
+        return crate::auth::server::require_admin(auth);
     }
     match peer {
         Some(Extension(Peer(addr))) if addr.ip().is_loopback() => Ok(()),
         _ => Err(FhirError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "the admin API answers loopback clients only until authorization exists",
+            "without authorization (--auth smart) the admin API answers loopback clients only",
         )),
     }
 }
@@ -195,7 +187,7 @@ async fn messages(
             .collect();
     answer(
         async {
-            local(peer)?;
+            local(&state, peer)?;
             known(&params, &["status", "since", "after", "_count"])?;
             let status = params
                 .get("status")
@@ -269,7 +261,7 @@ async fn message(
 ) -> Response {
     answer(
         async {
-            local(peer)?;
+            local(&state, peer)?;
             Ok(message_json(&one(&state, id).await?, true))
         }
         .await,
@@ -283,7 +275,7 @@ async fn reprocess(
 ) -> Response {
     answer(
         async {
-            local(peer)?;
+            local(&state, peer)?;
             match engine(&state)?.reprocess(id).await {
                 Ok(()) => Ok(message_json(&one(&state, id).await?, true)),
                 Err(Reprocess::NotFound) => {
@@ -308,7 +300,7 @@ async fn outbox(State(state): State<Shared>, peer: Option<Extension<Peer>>, uri:
             .collect();
     answer(
         async {
-            local(peer)?;
+            local(&state, peer)?;
             known(&params, &["status", "destination", "after", "_count"])?;
             let status = params
                 .get("status")
@@ -349,7 +341,7 @@ async fn resend(
 ) -> Response {
     answer(
         async {
-            local(peer)?;
+            local(&state, peer)?;
             let entry = engine(&state)?
                 .outbound
                 .resend(id)

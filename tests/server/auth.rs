@@ -440,7 +440,7 @@ fn a_key_rotated_while_the_server_runs_signs_at_once_and_old_tokens_still_check(
 
 /// A server with `--auth smart`, a public app, a confidential one and two
 /// users.
-fn app_server() -> (Server, tempfile::TempDir) {
+pub(crate) fn app_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = |args: &[&str], stdin: &str| {
@@ -460,7 +460,7 @@ fn app_server() -> (Server, tempfile::TempDir) {
             "--redirect-uri",
             "http://127.0.0.1:9999/cb",
             "--scopes",
-            "launch/patient openid fhirUser offline_access user/Observation.rs patient/Patient.rs",
+            "launch launch/patient launch/encounter openid fhirUser offline_access user/Observation.rs patient/Patient.rs",
         ],
         "",
     );
@@ -501,6 +501,10 @@ fn app_server() -> (Server, tempfile::TempDir) {
     run(
         &["add-user", "--username", "dr", "--role", "practitioner"],
         "dr's password\n",
+    );
+    run(
+        &["add-user", "--username", "root", "--role", "admin"],
+        "root's password\n",
     );
     (start_in(&data, &["--auth", "smart"]), dir)
 }
@@ -885,22 +889,24 @@ fn sign_in_is_locked_after_five_failures_and_a_huge_password_is_just_wrong() {
 /// Signs `user` in to the public app with `scope` and exchanges the code:
 /// the token response.
 fn launch(s: &Server, scope: &str, user: &str, password: &str) -> Value {
-    launch_with(s, "donor-app", scope, (user, password), None)
+    launch_with(s, "donor-app", scope, (user, password), None, "")
 }
 
 /// Signs `user` in to the public app `client` (redirect URI
-/// `http://127.0.0.1:9999/cb`), ticks every scope of `scope`, picks
+/// `http://127.0.0.1:9999/cb`), ticks every scope the page offers, picks
 /// `patient` when given, and exchanges the code: the token response.
+/// `extra_query` is added to the authorization request (`&launch=…`).
 pub(crate) fn launch_with(
     s: &Server,
     client: &str,
     scope: &str,
     (user, password): (&str, &str),
     patient: Option<&str>,
+    extra_query: &str,
 ) -> Value {
     let redirect = "http://127.0.0.1:9999/cb";
     let (verifier, challenge) = pkce();
-    let q = authorize_query(s, client, redirect, scope, &challenge);
+    let q = authorize_query(s, client, redirect, scope, &challenge) + extra_query;
     let page = s.get(&format!("/auth/authorize?{q}")).text();
     let mut pairs = vec![
         ("request".to_string(), request_id(&page)),

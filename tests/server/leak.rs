@@ -524,6 +524,7 @@ fn a_patient_token_never_receives_another_patients_resource() {
             &format!("launch/patient {scope}"),
             ("ana", "ana's password"),
             None,
+            "",
         );
         assert_eq!(granted["patient"], "P1", "{granted}");
         let mut view = View {
@@ -555,6 +556,7 @@ fn a_practitioner_with_patient_scopes_is_confined_to_the_patient_picked() {
         "launch/patient patient/*.rs",
         ("dr", "dr's password"),
         Some("P1"),
+        "",
     );
     assert_eq!(granted["patient"], "P1");
     let mut view = View {
@@ -580,6 +582,7 @@ fn a_patient_token_cannot_write_another_patients_resources() {
         "launch/patient patient/*.cruds",
         ("ana", "ana's password"),
         None,
+        "",
     );
     let me = format!("Bearer {}", granted["access_token"].as_str().unwrap());
     let before = send(s, &system, "GET", "/Observation/lab2", None).json();

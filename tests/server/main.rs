@@ -14,6 +14,7 @@ mod crud;
 mod errors;
 mod formats;
 mod history;
+mod launch;
 mod leak;
 mod load;
 mod mapping;

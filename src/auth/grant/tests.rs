@@ -10,6 +10,7 @@ fn grant(scopes: &str, patient: Option<&str>) -> Grant {
         client_id: "c".into(),
         scopes: Scope::parse_list(scopes).unwrap(),
         patient: patient.map(str::to_string),
+        user: None,
     }
 }
 
@@ -38,7 +39,7 @@ fn type_and_permission_must_both_be_granted() {
     assert!(g.allows(&access(Interaction::Create, Some("Patient"))));
     assert!(!g.allows(&access(Interaction::SearchSystem, None)));
     assert!(g.allows(&access(Interaction::Capabilities, None)));
-    assert!(!g.reads_everything());
+    assert!(!g.reaches_everything(Permission::Read));
     assert!(matches!(
         g.filter(Permission::Read, "Observation", BASE),
         Filter::All
@@ -52,14 +53,14 @@ fn wildcards_and_v1_scopes() {
     assert!(g.allows(&access(Interaction::Read, Some("Condition"))));
     assert!(g.allows(&access(Interaction::SearchSystem, None)));
     assert!(!g.allows(&access(Interaction::Delete, Some("Condition"))));
-    assert!(g.reads_everything());
+    assert!(g.reaches_everything(Permission::Read));
 }
 
 #[test]
 fn patient_scopes_reach_the_compartment_of_the_patient_in_context() {
     let g = grant("patient/*.rs", Some("p1"));
     assert!(g.allows(&access(Interaction::Read, Some("Observation"))));
-    assert!(!g.reads_everything());
+    assert!(!g.reaches_everything(Permission::Read));
     let mine = json!({"resourceType": "Observation", "id": "o1", "status": "final",
         "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}});
     let theirs = json!({"resourceType": "Observation", "id": "o2", "status": "final",
