@@ -168,6 +168,23 @@ fn discovery_and_jwks_are_public_and_list_only_what_works() {
         format!("{}/auth/authorize", s.base)
     );
     assert_eq!(c["issuer"], s.base.as_str());
+    for capability in [
+        "launch-ehr",
+        "launch-standalone",
+        "context-ehr-patient",
+        "context-ehr-encounter",
+        "context-standalone-patient",
+        "permission-patient",
+        "sso-openid-connect",
+    ] {
+        assert!(
+            c["capabilities"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(capability)),
+            "{capability}"
+        );
+    }
     let oidc = s.get("/.well-known/openid-configuration");
     assert_eq!(oidc.status, 200);
     let o = oidc.json();
