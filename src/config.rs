@@ -32,11 +32,63 @@ pub struct Options {
     /// Allow a non-loopback listen address without authorization.
     #[arg(long, global = true, env = "HEMOLINK_INSECURE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub insecure: Option<bool>,
-    /// Authorization: `off`, or `smart` (the built-in SMART on FHIR
+    /// Authorization: `off`, `smart` (the built-in SMART on FHIR
     /// authorization server; every FHIR interaction then needs an access
-    /// token) [default: off].
+    /// token) or `external` (access tokens of another identity provider,
+    /// checked against its keys: see the --auth-* options) [default: off].
     #[arg(long, global = true, env = "HEMOLINK_AUTH", value_name = "MODE")]
     pub auth: Option<String>,
+    /// With --auth external: the identity provider's issuer (the tokens' `iss`).
+    #[arg(long, global = true, env = "HEMOLINK_AUTH_ISSUER", value_name = "URL")]
+    pub auth_issuer: Option<String>,
+    /// With --auth external: the audience tokens must name [default: the base URL].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_AUDIENCE",
+        value_name = "AUD"
+    )]
+    pub auth_audience: Option<String>,
+    /// With --auth external: where the identity provider publishes its keys (https, or http on loopback).
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_JWKS_URL",
+        value_name = "URL"
+    )]
+    pub auth_jwks_url: Option<String>,
+    /// With --auth external: the signature algorithms accepted, comma-separated [default: RS256].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_ALGORITHMS",
+        value_name = "ALGS"
+    )]
+    pub auth_algorithms: Option<String>,
+    /// With --auth external: the claim that carries the SMART scopes, `scope` or `scp` [default: scope].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_SCOPE_CLAIM",
+        value_name = "CLAIM"
+    )]
+    pub auth_scope_claim: Option<String>,
+    /// With --auth external: the claim that carries the patient in context [default: patient].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_PATIENT_CLAIM",
+        value_name = "CLAIM"
+    )]
+    pub auth_patient_claim: Option<String>,
+    /// With --auth external: the claim that carries the user's FHIR resource [default: fhirUser].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUTH_FHIR_USER_CLAIM",
+        value_name = "CLAIM"
+    )]
+    pub auth_fhir_user_claim: Option<String>,
     /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
     #[arg(
         long,
@@ -222,6 +274,13 @@ impl Options {
             tls_key: self.tls_key.or(other.tls_key),
             insecure: self.insecure.or(other.insecure),
             auth: self.auth.or(other.auth),
+            auth_issuer: self.auth_issuer.or(other.auth_issuer),
+            auth_audience: self.auth_audience.or(other.auth_audience),
+            auth_jwks_url: self.auth_jwks_url.or(other.auth_jwks_url),
+            auth_algorithms: self.auth_algorithms.or(other.auth_algorithms),
+            auth_scope_claim: self.auth_scope_claim.or(other.auth_scope_claim),
+            auth_patient_claim: self.auth_patient_claim.or(other.auth_patient_claim),
+            auth_fhir_user_claim: self.auth_fhir_user_claim.or(other.auth_fhir_user_claim),
             max_body_size: self.max_body_size.or(other.max_body_size),
             max_bundle_size: self.max_bundle_size.or(other.max_bundle_size),
             default_count: self.default_count.or(other.default_count),
@@ -270,6 +329,9 @@ pub struct Config {
     pub insecure: bool,
     /// Whether the SMART on FHIR authorization server guards the API.
     pub auth: AuthMode,
+    /// The identity provider of `--auth external`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<External>,
     pub max_body_size: usize,
     pub max_bundle_size: usize,
     pub default_count: usize,
@@ -297,6 +359,93 @@ pub enum AuthMode {
     Off,
     /// The built-in SMART on FHIR authorization server.
     Smart,
+    /// Access tokens of another identity provider.
+    External,
+}
+
+/// How the tokens of an external identity provider are read.
+#[derive(Debug, Clone, Serialize)]
+pub struct External {
+    pub issuer: String,
+    /// The audience tokens must name; `None` for the base URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    pub jwks_url: String,
+    /// `RS256`, `ES384`, … (never `none` or an HMAC).
+    pub algorithms: Vec<String>,
+    /// `scope` (a space-separated string) or `scp` (an array, or a string).
+    pub scope_claim: String,
+    pub patient_claim: String,
+    pub fhir_user_claim: String,
+}
+
+/// The signature algorithms an external identity provider may use.
+pub const EXTERNAL_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+];
+
+/// The external identity provider's settings, with `--auth external`.
+fn external(o: &Options) -> Result<Option<External>, String> {
+    let given = [
+        ("auth_issuer", &o.auth_issuer),
+        ("auth_audience", &o.auth_audience),
+        ("auth_jwks_url", &o.auth_jwks_url),
+        ("auth_algorithms", &o.auth_algorithms),
+        ("auth_scope_claim", &o.auth_scope_claim),
+        ("auth_patient_claim", &o.auth_patient_claim),
+        ("auth_fhir_user_claim", &o.auth_fhir_user_claim),
+    ];
+    if o.auth.as_deref() != Some("external") {
+        return match given.iter().find(|(_, v)| v.is_some()) {
+            Some((name, _)) => Err(format!("{name} is for --auth external")),
+            None => Ok(None),
+        };
+    }
+    let issuer = o
+        .auth_issuer
+        .clone()
+        .ok_or("--auth external needs auth_issuer, the identity provider's issuer")?;
+    let jwks_url = o
+        .auth_jwks_url
+        .clone()
+        .ok_or("--auth external needs auth_jwks_url, where the identity provider's keys are")?;
+    crate::auth::fetch::check_url(&jwks_url).map_err(|e| format!("auth_jwks_url: {e}"))?;
+    let algorithms: Vec<String> = o
+        .auth_algorithms
+        .as_deref()
+        .unwrap_or("RS256")
+        .split(',')
+        .map(|a| a.trim().to_string())
+        .collect();
+    for a in &algorithms {
+        if !EXTERNAL_ALGORITHMS.contains(&a.as_str()) {
+            return Err(format!(
+                "auth_algorithms: '{a}' is not one of {}",
+                EXTERNAL_ALGORITHMS.join(", ")
+            ));
+        }
+    }
+    let scope_claim = o.auth_scope_claim.clone().unwrap_or_else(|| "scope".into());
+    if scope_claim != "scope" && scope_claim != "scp" {
+        return Err(format!(
+            "auth_scope_claim: '{scope_claim}' is not scope or scp"
+        ));
+    }
+    Ok(Some(External {
+        issuer,
+        audience: o.auth_audience.clone(),
+        jwks_url,
+        algorithms,
+        scope_claim,
+        patient_claim: o
+            .auth_patient_claim
+            .clone()
+            .unwrap_or_else(|| "patient".into()),
+        fhir_user_claim: o
+            .auth_fhir_user_claim
+            .clone()
+            .unwrap_or_else(|| "fhirUser".into()),
+    }))
 }
 
 /// The MLLP listener's settings.
@@ -404,6 +553,7 @@ impl Config {
     /// Fills in defaults and checks every value.
     pub fn resolve(o: Options) -> Result<Config, String> {
         let mllp = mllp(&o)?;
+        let external = external(&o)?;
         let listen_text = o.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             format!("listen: '{listen_text}' is not an ADDR:PORT such as 127.0.0.1:8080")
@@ -490,8 +640,12 @@ impl Config {
             auth: match o.auth.as_deref() {
                 None | Some("off") => AuthMode::Off,
                 Some("smart") => AuthMode::Smart,
-                Some(other) => return Err(format!("auth: '{other}' is not off or smart")),
+                Some("external") => AuthMode::External,
+                Some(other) => {
+                    return Err(format!("auth: '{other}' is not off, smart or external"));
+                }
             },
+            external,
             max_body_size,
             max_bundle_size,
             default_count,

@@ -1,7 +1,8 @@
 //! TLS for every listener and for outbound MLLP: rustls configurations from
 //! PEM files (parsed with `rustls-pki-types`), with the `ring` provider.
 //! A listener may require client certificates signed by a given CA (mutual
-//! TLS); an outbound connection trusts the CAs of a given file only.
+//! TLS); an outbound MLLP connection trusts the CAs of a given file only; the
+//! fetch of another server's keys (JWKS) trusts the operating system's CAs.
 
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -91,5 +92,26 @@ pub fn connector(
         }
         None => builder.with_no_client_auth(),
     };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// A TLS connector that trusts the operating system's CA certificates (read
+/// by `rustls-native-certs`: `/etc/ssl/certs` and `SSL_CERT_FILE` on Linux),
+/// for HTTPS requests to other services.
+pub fn system_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        return Err(format!(
+            "no CA certificate of the operating system could be read ({} errors)",
+            found.errors.len()
+        ));
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(Arc::new(roots))
+        .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }

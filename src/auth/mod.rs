@@ -9,6 +9,8 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod external;
+pub mod fetch;
 pub mod grant;
 pub mod keys;
 pub mod launch;

@@ -188,6 +188,7 @@ pub async fn revoke(State(state): State<Shared>, headers: HeaderMap, body: Bytes
         return StatusCode::NOT_FOUND.into_response();
     };
     let (form, basic) = parts(&headers, &body);
+    auth.prepare_assertion(&form).await;
     let client = match client_of(auth, &form, basic.as_deref()) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -221,6 +222,7 @@ pub async fn introspect(State(state): State<Shared>, headers: HeaderMap, body: B
         return StatusCode::NOT_FOUND.into_response();
     };
     let (form, basic) = parts(&headers, &body);
+    auth.prepare_assertion(&form).await;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

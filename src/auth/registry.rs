@@ -463,7 +463,7 @@ fn check_client(c: &Client) -> Result<(), String> {
         }
         (ClientKind::ConfidentialAsymmetric, url, jwks) => {
             if let Some(url) = url {
-                check_https(url, "the JWKS URL")?;
+                super::fetch::check_url(url)?;
             }
             if let Some(jwks) = jwks {
                 check_jwks(jwks)?;

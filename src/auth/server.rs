@@ -12,6 +12,7 @@
 //! and are not listed.
 
 use super::authorize::{Sessions, UserGrant};
+use super::fetch::RemoteKeys;
 use super::grant::{GRANT, Grant, Permission};
 use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, Registry, Role};
@@ -28,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -62,12 +63,17 @@ pub struct AuthServer {
     /// memory as every request's token check consults them; the registry
     /// keeps them across restarts.
     revoked: RwLock<HashMap<String, i64>>,
+    /// The keys of clients registered with a JWKS URL, by URL.
+    remote: Mutex<HashMap<String, Arc<RemoteKeys>>>,
 }
 
 /// How long the published keys are used before they are read again (a key
 /// made by `hemolink auth rotate-key` is read at once: an unknown `kid` reads
 /// them again too).
 const KEYS_FRESH: Duration = Duration::from_secs(60);
+
+/// The shortest time between two reads of the keys for unknown key ids.
+const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(1);
 
 impl AuthServer {
     /// Opens the registry of the data directory and makes sure a signing key
@@ -82,6 +88,7 @@ impl AuthServer {
             verifiers: RwLock::new((Instant::now() - KEYS_FRESH, HashMap::new())),
             sessions: Mutex::new(Sessions::default()),
             revoked,
+            remote: Mutex::new(HashMap::new()),
         })
     }
 
@@ -117,19 +124,42 @@ impl AuthServer {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The published key `kid`, to check an access token with.
+    /// The published key `kid`, to check an access token with. An unknown
+    /// `kid` reads the keys again, but not within a second of the last read:
+    /// made-up key ids cannot make every request read the registry.
     fn verifier(&self, kid: &str) -> Result<DecodingKey, String> {
         {
             let cached = self
                 .verifiers
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cached.0.elapsed() < KEYS_FRESH
-                && let Some(key) = cached.1.get(kid)
-            {
-                return Ok(key.clone());
+            match cached.1.get(kid) {
+                Some(key) if cached.0.elapsed() < KEYS_FRESH => return Ok(key.clone()),
+                None if cached.0.elapsed() < UNKNOWN_KID_INTERVAL => {
+                    return Err("signed by a key this server does not have".into());
+                }
+                _ => {}
             }
         }
+        self.read_verifiers(kid)
+    }
+
+    /// Makes sure the key that just signed a token is known to the token
+    /// check (a key made by `rotate-key` is known from its first token).
+    fn signed_with(&self, kid: &str) {
+        let known = self
+            .verifiers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .contains_key(kid);
+        if !known && let Err(e) = self.read_verifiers(kid) {
+            tracing::error!("reading the signing keys: {e}");
+        }
+    }
+
+    /// Reads the published keys from the registry; gives the key `kid`.
+    fn read_verifiers(&self, kid: &str) -> Result<DecodingKey, String> {
         let jwks: JwkSet = serde_json::from_value(self.registry().jwks()?)
             .map_err(|e| format!("the published keys: {e}"))?;
         let keys = jwks
@@ -144,6 +174,39 @@ impl AuthServer {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = (Instant::now(), keys);
         found.ok_or_else(|| "signed by a key this server does not have".to_string())
+    }
+
+    /// The keys of the client registered with the JWKS URL `url`.
+    fn remote(&self, url: &str) -> Arc<RemoteKeys> {
+        self.remote
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(url.to_string())
+            .or_insert_with(|| Arc::new(RemoteKeys::new(url)))
+            .clone()
+    }
+
+    /// Before a request is authenticated: when it carries a client
+    /// assertion of a client registered with a JWKS URL, fetches that
+    /// client's keys if they are not at hand (the check itself does not wait
+    /// on the network).
+    pub(super) async fn prepare_assertion(&self, form: &[(String, String)]) {
+        let Some(assertion) = form_field(form, "client_assertion") else {
+            return;
+        };
+        let (Some(claims), Some(header)) = (unverified_claims(assertion), segment(assertion, 0))
+        else {
+            return;
+        };
+        let (Some(iss), Some(kid)) = (claims["iss"].as_str(), header["kid"].as_str()) else {
+            return;
+        };
+        let url = self.client(iss).and_then(|c| c.jwks_url);
+        if let Some(url) = url
+            && let Err(e) = self.remote(&url).key(kid).await
+        {
+            tracing::info!("client {iss}'s keys: {e}");
+        }
     }
 
     fn token_url(&self) -> String {
@@ -368,6 +431,10 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
+    let form = std::str::from_utf8(&body)
+        .map(query_pairs)
+        .unwrap_or_default();
+    auth.prepare_assertion(&form).await;
     match issue(auth, &body, basic) {
         Ok(body) => {
             let mut r = json_response(StatusCode::OK, &body);
@@ -455,6 +522,7 @@ fn issue(auth: &AuthServer, body: &[u8], basic: Option<&str>) -> Result<Value, O
         .signing_key()
         .map_err(|e| refuse("server_error", e))?;
     let access_token = key.sign(&claims).map_err(|e| refuse("server_error", e))?;
+    auth.signed_with(&key.kid);
     tracing::info!("access token issued to client {client_id}: {scope}");
     Ok(json!({
         "access_token": access_token,
@@ -591,6 +659,7 @@ pub(super) fn user_token(
         .signing_key()
         .map_err(|e| refuse("server_error", e))?;
     body["access_token"] = json!(key.sign(&claims).map_err(|e| refuse("server_error", e))?);
+    auth.signed_with(&key.kid);
     if grant.scopes.iter().any(|s| s == "openid") {
         body["id_token"] = json!(id_token(auth, grant, nonce)?);
     }
@@ -711,15 +780,16 @@ fn authenticate(auth: &AuthServer, assertion: &str) -> Result<Client, OAuthError
         .into_iter()
         .find(|c| c.id == client_id && c.kind == ClientKind::ConfidentialAsymmetric)
         .ok_or_else(|| bad("no asymmetric client has this iss"))?;
-    let Some(inline) = &client.jwks else {
-        return Err(bad(
-            "keys by JWKS URL are not fetched yet: register the keys with --jwks-file",
-        ));
+    let keys: Vec<Jwk> = match (&client.jwks, &client.jwks_url) {
+        (Some(inline), _) => {
+            serde_json::from_str::<JwkSet>(inline)
+                .map_err(|_| bad("the client's registered JWKS is unreadable"))?
+                .keys
+        }
+        (None, Some(url)) => auth.remote(url).cached(&kid).into_iter().collect(),
+        (None, None) => Vec::new(),
     };
-    let keys: JwkSet = serde_json::from_str(inline)
-        .map_err(|_| bad("the client's registered JWKS is unreadable"))?;
     let jwk = keys
-        .keys
         .iter()
         .find(|k| k.common.key_id.as_deref() == Some(kid.as_str()) && kty_of(k) == Some(kty))
         .ok_or_else(|| bad("no registered key has this kid and type"))?;
@@ -787,9 +857,9 @@ fn segment(token: &str, n: usize) -> Option<Value> {
 /// The layer that, with `--auth smart`, lets a request through only with a
 /// valid access token, whose grant is then in force while it is served.
 pub async fn require_token(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let Some(auth) = state.auth.as_deref() else {
+    if state.auth.is_none() && state.external.is_none() {
         return next.run(request).await;
-    };
+    }
     // A batch's entries are served through the router again, within the
     // request whose grant is already in force: they keep it.
     if public(request.uri().path()) || GRANT.try_with(|_| ()).is_ok() {
@@ -807,11 +877,16 @@ pub async fn require_token(State(state): State<Shared>, request: Request, next: 
     let Some(token) = bearer else {
         return unauthorized(None);
     };
-    match check(auth, token) {
-        Ok(checked) => {
-            let guard = write_guard(checked.grant.clone(), auth.base.clone());
+    let checked = match (state.auth.as_deref(), state.external.as_deref()) {
+        (Some(auth), _) => check(auth, token).map(|c| c.grant),
+        (None, Some(external)) => external.check(token).await,
+        (None, None) => Err("no authorization is configured".into()),
+    };
+    match checked {
+        Ok(grant) => {
+            let guard = write_guard(grant.clone(), state.config.base_url.clone());
             GRANT
-                .scope(checked.grant, GUARD.scope(guard, next.run(request)))
+                .scope(grant, GUARD.scope(guard, next.run(request)))
                 .await
         }
         Err(why) => unauthorized(Some(why)),

@@ -65,6 +65,13 @@ fn local(state: &Shared, peer: Option<Extension<Peer>>) -> Result<(), FhirError>
     if let Some(auth) = state.auth.as_deref() {
         return crate::auth::server::require_admin(auth);
     }
+    if state.external.is_some() {
+        return Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "with --auth external the admin API has no administrators to answer",
+        ));
+    }
     match peer {
         Some(Extension(Peer(addr))) if addr.ip().is_loopback() => Ok(()),
         _ => Err(FhirError::new(

@@ -6,6 +6,7 @@ pub mod admin;
 mod hl7;
 mod protocol_errors;
 
+use crate::auth::external::ExternalAuth;
 use crate::auth::server::AuthServer;
 use crate::auth::{Gate, Policy};
 use crate::config::{AuthMode, Config};
@@ -49,7 +50,7 @@ impl Running {
 pub async fn start(mut config: Config, base_url_given: bool) -> Result<Running, String> {
     if !config.listen.ip().is_loopback()
         && !config.insecure
-        && config.auth == AuthMode::Smart
+        && config.auth != AuthMode::Off
         && config.tls_cert.is_none()
     {
         return Err(format!(
@@ -112,7 +113,7 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
         tracing::info!("search index (re)built for {n} resources");
     }
     let (auth, policy) = match config.auth {
-        AuthMode::Off => (None, Policy::AllowAll),
+        AuthMode::Off | AuthMode::External => (None, Policy::AllowAll),
         AuthMode::Smart => (
             Some(Arc::new(AuthServer::open(
                 &config.data_dir,
@@ -121,8 +122,18 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
             Policy::Smart,
         ),
     };
+    let external = config
+        .external
+        .as_ref()
+        .map(|e| Arc::new(ExternalAuth::new(e, &config.base_url)));
+    let policy = if external.is_some() {
+        Policy::Smart
+    } else {
+        policy
+    };
     Ok(Arc::new(AppState {
         auth,
+        external,
         store,
         config: config.clone(),
         gate: Gate::new(policy, &config.base_url),

@@ -19,8 +19,8 @@ const ASSERTION_TYPE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-typ
 
 /// A backend client's key pair: its PKCS#8 and its public JWKS.
 pub(crate) struct ClientKey {
-    pkcs8: Vec<u8>,
-    jwks: Value,
+    pub(crate) pkcs8: Vec<u8>,
+    pub(crate) jwks: Value,
 }
 
 pub(crate) fn client_key(kid: &str) -> ClientKey {

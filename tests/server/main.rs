@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod errors;
+mod external;
 mod formats;
 mod history;
 mod launch;

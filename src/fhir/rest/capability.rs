@@ -153,6 +153,14 @@ pub async fn metadata(State(state): State<Shared>, fhir: Fhir) -> Result<Respons
         if state.auth.is_some() {
             statement["rest"][0]["security"] =
                 crate::auth::server::security(&state.config.base_url);
+        } else if state.external.is_some() {
+            // The tokens are another issuer's: its endpoints are not ours to declare.
+            statement["rest"][0]["security"] = serde_json::json!({
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}]}],
+                "description": "SMART on FHIR scopes in access tokens of an external identity provider",
+            });
         }
         statement
     });

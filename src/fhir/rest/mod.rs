@@ -44,6 +44,8 @@ pub struct AppState {
     pub engine: std::sync::OnceLock<Arc<crate::engine::Engine>>,
     /// The authorization server, with `--auth smart`.
     pub auth: Option<Arc<crate::auth::server::AuthServer>>,
+    /// The external identity provider's token check, with `--auth external`.
+    pub external: Option<Arc<crate::auth::external::ExternalAuth>>,
 }
 
 pub type Shared = Arc<AppState>;
