@@ -32,6 +32,10 @@ pub enum Command {
     /// users (in --data-dir; a server running there sees the changes).
     #[command(subcommand)]
     Auth(crate::auth::admin::AuthCommand),
+    /// Check the AuditEvents' hash chain in --data-dir. Not while a server runs
+    /// on that directory.
+    #[command(subcommand)]
+    Audit(crate::audit::verify::AuditCommand),
     /// Measure create, read and update throughput, latency, fsyncs and memory of a server
     /// started for the purpose (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
@@ -156,6 +160,8 @@ pub fn run(cli: Cli) -> ExitCode {
             init_logging(&config.log_level);
             reindex(&config)
         }),
+        Command::Audit(command) => resolve(cli.config.as_ref(), cli.options)
+            .and_then(|(config, _)| crate::audit::verify::run(command, &config)),
         Command::Auth(command) => resolve(cli.config.as_ref(), cli.options)
             .and_then(|(config, _)| crate::auth::admin::run(command, &config.data_dir)),
         Command::Config(ConfigCommand::Show) => {

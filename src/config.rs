@@ -89,6 +89,19 @@ pub struct Options {
         value_name = "CLAIM"
     )]
     pub auth_fhir_user_claim: Option<String>,
+    /// AuditEvents for every request: `on` or `off` [default: on with
+    /// authorization, off without].
+    #[arg(long, global = true, env = "HEMOLINK_AUDIT", value_name = "on|off")]
+    pub audit: Option<String>,
+    /// The longest an AuditEvent waits before it is written, in milliseconds
+    /// (10 to 60000) [default: 1000].
+    #[arg(
+        long,
+        global = true,
+        env = "HEMOLINK_AUDIT_FLUSH_MS",
+        value_name = "MS"
+    )]
+    pub audit_flush_ms: Option<u64>,
     /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
     #[arg(
         long,
@@ -274,6 +287,8 @@ impl Options {
             tls_key: self.tls_key.or(other.tls_key),
             insecure: self.insecure.or(other.insecure),
             auth: self.auth.or(other.auth),
+            audit: self.audit.or(other.audit),
+            audit_flush_ms: self.audit_flush_ms.or(other.audit_flush_ms),
             auth_issuer: self.auth_issuer.or(other.auth_issuer),
             auth_audience: self.auth_audience.or(other.auth_audience),
             auth_jwks_url: self.auth_jwks_url.or(other.auth_jwks_url),
@@ -329,6 +344,10 @@ pub struct Config {
     pub insecure: bool,
     /// Whether the SMART on FHIR authorization server guards the API.
     pub auth: AuthMode,
+    /// Whether every request gets an AuditEvent.
+    pub audit: bool,
+    /// The longest an AuditEvent waits before it is written, in milliseconds.
+    pub audit_flush_ms: u64,
     /// The identity provider of `--auth external`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<External>,
@@ -646,6 +665,16 @@ impl Config {
                 }
             },
             external,
+            audit: match o.audit.as_deref() {
+                None => o.auth.as_deref().is_some_and(|a| a != "off"),
+                Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(format!("audit: '{other}' is not on or off")),
+            },
+            audit_flush_ms: match o.audit_flush_ms.unwrap_or(1000) {
+                ms @ 10..=60_000 => ms,
+                ms => return Err(format!("audit_flush_ms: {ms} is not between 10 and 60000")),
+            },
             max_body_size,
             max_bundle_size,
             default_count,

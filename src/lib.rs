@@ -3,11 +3,13 @@
 //! The crate is organised by concern: [`fhir`] (the FHIR model, formats,
 //! validation and the REST API), [`store`] (persistence behind one API),
 //! [`server`] (listeners, TLS, shutdown), [`config`] (options from flags,
-//! environment and file), [`auth`] (the gate every interaction passes through)
+//! environment and file), [`auth`] (the gate every interaction passes through),
+//! [`audit`] (the AuditEvent trail)
 //! and [`cli`] (the command line), with the tools that drive a server over the
 //! wire: [`client`], [`conformance`] and [`bench`]. [`hl7`] reads HL7 v2
 //! messages and [`mllp`] frames them on the wire.
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -15,6 +15,7 @@ use super::launch::LaunchContext;
 use super::registry::{Client, Role};
 use super::scope::{Context, Scope};
 use super::server::AuthServer;
+use crate::audit::event::Who;
 use crate::fhir::rest::Shared;
 use crate::fhir::rest::request::{percent_encode, query_pairs};
 use crate::server::admin::Peer;
@@ -273,6 +274,23 @@ pub async fn login(
     peer: Option<Extension<Peer>>,
     body: Bytes,
 ) -> Response {
+    // For the audit trail: the account the sign-in named (the outcome says
+    // whether it was signed in to).
+    let named = query_pairs(&String::from_utf8_lossy(&body))
+        .into_iter()
+        .find(|(k, _)| k == "username")
+        .map(|(_, v)| v)
+        .filter(|u| !u.is_empty() && u.len() <= MAX_USERNAME);
+    let mut response = submitted(state, peer, body).await;
+    response.extensions_mut().insert(Who {
+        user: named,
+        ..Who::default()
+    });
+    response
+}
+
+/// The sign-in and consent form's submission, answered.
+async fn submitted(state: Shared, peer: Option<Extension<Peer>>, body: Bytes) -> Response {
     let Some(auth) = state.auth.as_deref() else {
         return off();
     };
@@ -547,9 +565,10 @@ fn describe(scope: &Scope) -> String {
             other => other.into(),
         },
         Scope::Clinical {
+            context,
             resource_type,
             permissions: p,
-            ..
+            query,
         } => {
             let mut verbs = Vec::new();
             for (on, verb) in [
@@ -562,11 +581,14 @@ fn describe(scope: &Scope) -> String {
                     verbs.push(verb);
                 }
             }
-            format!(
-                "{} {}",
-                verbs.join(", "),
-                resource_type.as_deref().unwrap_or("all records")
-            )
+            let what = resource_type.as_deref().unwrap_or("records");
+            let whose = match context {
+                Context::Patient => "of the patient opened",
+                Context::User => "you may see",
+                Context::System => "of everyone",
+            };
+            let which = if query.is_empty() { "" } else { " (some)" };
+            format!("{} {what}{which} {whose}", verbs.join(", "))
         }
     }
 }

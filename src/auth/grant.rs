@@ -132,6 +132,11 @@ impl Grant {
             }
             let mut conds = Vec::new();
             if *context == Context::Patient {
+                // An AuditEvent names every party of a request (the patient
+                // who asked and the record asked for): never a patient's.
+                if resource_type == "AuditEvent" {
+                    continue;
+                }
                 let Some(patient) = &self.patient else {
                     continue;
                 };

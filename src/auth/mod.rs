@@ -64,6 +64,8 @@ pub enum Policy {
 #[derive(Debug, Clone)]
 pub struct Gate {
     policy: Policy,
+    /// Whether AuditEvents are the server's alone (auditing is on).
+    audit_protected: bool,
     /// The server's base URL (query constraints may name references by it).
     base: String,
 }
@@ -73,13 +75,31 @@ impl Gate {
     pub fn new(policy: Policy, base: &str) -> Gate {
         Gate {
             policy,
+            audit_protected: false,
             base: base.to_string(),
         }
+    }
+
+    /// Refuses every client write to AuditEvents: with auditing on, the
+    /// server alone writes them.
+    pub fn protect_audit(&mut self) {
+        self.audit_protected = true;
     }
 
     /// Allows or refuses one access by type and permission. A request that
     /// passes may still reach only some resources: see [`Gate::filter`].
     pub fn check(&self, access: Access<'_>) -> Result<(), FhirError> {
+        if self.audit_protected
+            && access.resource_type == Some("AuditEvent")
+            && matches!(
+                access.interaction,
+                Interaction::Create | Interaction::Update | Interaction::Delete
+            )
+        {
+            return Err(forbidden(
+                "AuditEvents are written by the server alone while auditing is on".into(),
+            ));
+        }
         match self.policy {
             Policy::AllowAll => {
                 tracing::trace!(?access, "allowed");

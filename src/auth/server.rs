@@ -17,6 +17,7 @@ use super::grant::{GRANT, Grant, Permission};
 use super::keys::TOKEN_LIFETIME_MAX;
 use super::registry::{Client, ClientKind, Registry, Role};
 use super::scope::{Context, Scope};
+use crate::audit::event::Who;
 use crate::fhir::error::FhirError;
 use crate::fhir::instant::now_micros;
 use crate::fhir::rest::Shared;
@@ -435,14 +436,28 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .map(query_pairs)
         .unwrap_or_default();
     auth.prepare_assertion(&form).await;
-    match issue(auth, &body, basic) {
+    let mut response = match issue(auth, &body, basic) {
         Ok(body) => {
             let mut r = json_response(StatusCode::OK, &body);
             no_store(&mut r);
             r
         }
         Err(e) => e.into_response(),
-    }
+    };
+    // For the audit trail: the client the request named (checked or not:
+    // the outcome says which).
+    let named = form_field(&form, "client_id")
+        .map(str::to_string)
+        .or_else(|| {
+            form_field(&form, "client_assertion")
+                .and_then(unverified_claims)
+                .and_then(|c| c["iss"].as_str().map(str::to_string))
+        });
+    response.extensions_mut().insert(Who {
+        client_id: named,
+        ..Who::default()
+    });
+    response
 }
 
 fn issue(auth: &AuthServer, body: &[u8], basic: Option<&str>) -> Result<Value, OAuthError> {
@@ -885,9 +900,16 @@ pub async fn require_token(State(state): State<Shared>, request: Request, next: 
     match checked {
         Ok(grant) => {
             let guard = write_guard(grant.clone(), state.config.base_url.clone());
-            GRANT
+            let who = Who {
+                client_id: Some(grant.client_id.clone()).filter(|c| !c.is_empty()),
+                user: grant.user.clone(),
+                patient: grant.patient.clone(),
+            };
+            let mut response = GRANT
                 .scope(grant, GUARD.scope(guard, next.run(request)))
-                .await
+                .await;
+            response.extensions_mut().insert(who);
+            response
         }
         Err(why) => unauthorized(Some(why)),
     }

@@ -59,6 +59,9 @@ enum Verdict {
     Pass,
     Fail(String),
     Skip(String),
+    /// An AuditEvent example: parsed, validated and converted both ways,
+    /// and refused by the server, which alone writes AuditEvents.
+    AuditOnly,
 }
 
 /// One resource to try: where it came from, its bytes and their syntax.
@@ -73,6 +76,8 @@ struct Tally {
     passed: usize,
     failed: usize,
     skipped: usize,
+    /// AuditEvent examples checked without being stored.
+    audit_only: usize,
 }
 
 /// Runs every suite found under `data`; fails if any case fails.
@@ -227,6 +232,8 @@ async fn start_server(dir: &Path) -> Result<crate::server::Running, String> {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.to_path_buf()),
         max_body_size: Some("256MiB".into()),
+        audit: Some("on".into()),
+        audit_flush_ms: Some(200),
         ..Options::default()
     };
     crate::server::start(Config::resolve(options)?, false).await
@@ -281,6 +288,7 @@ async fn suite(name: &str, cases: Vec<Case>, total: &mut Tally) {
         };
         match verdict {
             Verdict::Pass => tally.passed += 1,
+            Verdict::AuditOnly => tally.audit_only += 1,
             Verdict::Skip(why) => {
                 tally.skipped += 1;
                 println!("  skip {}: {why}", case.name);
@@ -301,9 +309,17 @@ async fn suite(name: &str, cases: Vec<Case>, total: &mut Tally) {
         tally.skipped,
         started.elapsed().as_secs_f64()
     );
+    if tally.audit_only > 0 {
+        println!(
+            "conformance: {name}: {} AuditEvent examples parsed, validated and converted only: \
+             with auditing on the server alone writes AuditEvents (and refused each with 403)",
+            tally.audit_only
+        );
+    }
     total.passed += tally.passed;
     total.failed += tally.failed;
     total.skipped += tally.skipped;
+    total.audit_only += tally.audit_only;
 }
 
 async fn check(client: &mut Client, case: &Case) -> Verdict {
@@ -339,6 +355,15 @@ async fn check(client: &mut Client, case: &Case) -> Verdict {
     if t == "Parameters" {
         return parameters_only(&original);
     }
+    if t == "AuditEvent" {
+        return match parameters_only(&original) {
+            Verdict::Pass => match audit_refused(client, case).await {
+                Ok(()) => Verdict::AuditOnly,
+                Err(why) => Verdict::Fail(why),
+            },
+            other => other,
+        };
+    }
     if let Some(refusal) = refusals().iter().find(|r| r.file == case.name) {
         return match expect_refusal(client, case, &t, refusal).await {
             Ok(()) => Verdict::Pass,
@@ -351,7 +376,33 @@ async fn check(client: &mut Client, case: &Case) -> Verdict {
     }
 }
 
-/// Parameters has no endpoint: parse, validate and convert both ways.
+/// An AuditEvent written by a client: refused with 403.
+async fn audit_refused(client: &mut Client, case: &Case) -> Result<(), String> {
+    let content_type = if case.xml {
+        "application/fhir+xml"
+    } else {
+        "application/fhir+json"
+    };
+    let r = client
+        .send(
+            Method::POST,
+            "/AuditEvent",
+            &[("content-type", content_type)],
+            case.bytes.clone(),
+        )
+        .await?;
+    if r.status.as_u16() == 403 {
+        Ok(())
+    } else {
+        Err(format!(
+            "a client's AuditEvent should be refused (403), got {}",
+            r.status
+        ))
+    }
+}
+
+/// Parameters has no endpoint, and AuditEvents are the server's: parse,
+/// validate and convert both ways.
 fn parameters_only(original: &Value) -> Verdict {
     let issues = validate::validate_resource(original);
     if let Some(i) = issues.first() {

@@ -131,12 +131,29 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
     } else {
         policy
     };
+    let audit = if config.audit {
+        Some(Arc::new(
+            crate::audit::Audit::start(
+                store.clone(),
+                &config.base_url,
+                Duration::from_millis(config.audit_flush_ms),
+            )
+            .await?,
+        ))
+    } else {
+        None
+    };
+    let mut gate = Gate::new(policy, &config.base_url);
+    if config.audit {
+        gate.protect_audit();
+    }
     Ok(Arc::new(AppState {
         auth,
         external,
+        audit,
         store,
         config: config.clone(),
-        gate: Gate::new(policy, &config.base_url),
+        gate,
         ready: AtomicBool::new(true),
         capability: std::sync::OnceLock::new(),
         engine: std::sync::OnceLock::new(),
@@ -250,6 +267,9 @@ async fn accept_loop(
     }
     if let Some(hl7) = hl7 {
         hl7.stop(timeout).await;
+    }
+    if let Some(audit) = &state.audit {
+        audit.close().await;
     }
     state.store.close().await;
 }

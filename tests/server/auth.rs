@@ -53,6 +53,18 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
+    /// The server's data directory.
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Kills the server, keeping its data directory (until the folder
+    /// returned is dropped).
+    pub(crate) fn stop(self) -> tempfile::TempDir {
+        drop(self.server);
+        self._dir
+    }
+
     pub(crate) fn token_url(&self) -> String {
         format!("{}/auth/token", self.server.base)
     }

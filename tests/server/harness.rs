@@ -32,6 +32,17 @@ pub fn start(extra: &[&str]) -> Server {
 
 /// Starts a server on an existing data directory.
 pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+    start_with(data_dir, extra, Stdio::null())
+}
+
+/// Starts a server on an existing data directory whose log (its standard
+/// error) is written to the file `log`.
+pub fn start_logged(data_dir: &Path, extra: &[&str], log: &Path) -> Server {
+    let file = std::fs::File::create(log).expect("the log file");
+    start_with(data_dir, extra, Stdio::from(file))
+}
+
+fn start_with(data_dir: &Path, extra: &[&str], stderr: Stdio) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hemolink"));
     cmd.arg("serve")
         .arg("--listen")
@@ -41,7 +52,7 @@ pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
         .args(extra)
         .env_remove("HEMOLINK_CONFIG")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     let mut child = cmd.spawn().expect("start hemolink");
     let out = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(out).lines();

@@ -268,6 +268,14 @@ impl View<'_> {
             if r["resourceType"] == "OperationOutcome" || r.is_null() {
                 continue;
             }
+            // The server's AuditEvents name every party of a request (the
+            // patient who asked, the record asked for): no patient scope
+            // reaches them.
+            assert_ne!(
+                r["resourceType"], "AuditEvent",
+                "LEAK [{}] {what}: an AuditEvent",
+                self.scope
+            );
             let v = self.version_of(r);
             assert!(
                 self.may_see(v),

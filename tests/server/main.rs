@@ -3,7 +3,9 @@
 
 mod harness;
 
+mod audit;
 mod auth;
+mod browser;
 mod bundle;
 mod capability;
 mod cli;

@@ -96,6 +96,12 @@ fn patient_scopes_reach_the_compartment_of_the_patient_in_context() {
         Permission::Read,
         json!({"resourceType": "Binary", "id": "b1", "contentType": "text/plain"})
     ));
+    assert!(!reaches(
+        &g,
+        Permission::Read,
+        json!({"resourceType": "AuditEvent", "id": "a1", "recorded": "2026-01-01T00:00:00Z",
+            "entity": [{"what": {"reference": "Patient/p1"}}]})
+    ));
 }
 
 #[test]

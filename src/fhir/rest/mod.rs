@@ -44,6 +44,8 @@ pub struct AppState {
     pub engine: std::sync::OnceLock<Arc<crate::engine::Engine>>,
     /// The authorization server, with `--auth smart`.
     pub auth: Option<Arc<crate::auth::server::AuthServer>>,
+    /// The audit trail, with `--audit on`.
+    pub audit: Option<Arc<crate::audit::Audit>>,
     /// The external identity provider's token check, with `--auth external`.
     pub external: Option<Arc<crate::auth::external::ExternalAuth>>,
 }
@@ -87,6 +89,10 @@ pub fn router(state: Shared) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::server::require_token,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::layer::audit,
         ))
         .layer(middleware::from_fn(render_errors))
         .with_state(state)
