@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod cors;
 pub mod external;
 pub mod fetch;
 pub mod grant;

@@ -66,6 +66,8 @@ pub struct AuthServer {
     revoked: RwLock<HashMap<String, i64>>,
     /// The keys of clients registered with a JWKS URL, by URL.
     remote: Mutex<HashMap<String, Arc<RemoteKeys>>>,
+    /// The registered clients' origins, for CORS.
+    origins: super::cors::Origins,
 }
 
 /// How long the published keys are used before they are read again (a key
@@ -90,6 +92,7 @@ impl AuthServer {
             sessions: Mutex::new(Sessions::default()),
             revoked,
             remote: Mutex::new(HashMap::new()),
+            origins: super::cors::Origins::default(),
         })
     }
 
@@ -175,6 +178,22 @@ impl AuthServer {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = (Instant::now(), keys);
         found.ok_or_else(|| "signed by a key this server does not have".to_string())
+    }
+
+    /// The registered clients' origins, as cached for CORS.
+    pub fn origins(&self) -> &super::cors::Origins {
+        &self.origins
+    }
+
+    /// The origins of every registered client's redirect URIs.
+    pub fn client_origins(&self) -> std::collections::HashSet<String> {
+        self.registry()
+            .clients()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|c| c.redirect_uris.iter())
+            .filter_map(|u| super::cors::origin_of(u))
+            .collect()
     }
 
     /// The keys of the client registered with the JWKS URL `url`.
@@ -353,11 +372,12 @@ async fn openid_configuration(State(state): State<Shared>) -> Result<Response, F
 }
 
 /// The CapabilityStatement's `rest.security` with `--auth smart`: the
-/// SMART-on-FHIR service and the `oauth-uris` extension that clients of
-/// SMART 1.0 look for (conformance.html, "Declaring support"). CORS is not
-/// claimed: the FHIR API does not send its headers yet.
+/// SMART-on-FHIR service, CORS (for registered clients' origins: see
+/// [`super::cors`]) and the `oauth-uris` extension that clients of SMART 1.0
+/// look for (conformance.html, "Declaring support").
 pub fn security(base: &str) -> Value {
     json!({
+        "cors": true,
         "service": [{"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
             "code": "SMART-on-FHIR",

@@ -1219,3 +1219,83 @@ fn openid_fhir_user_gives_an_rs256_id_token_whose_fhir_user_can_be_read() {
     );
     assert!(plain.get("id_token").is_none(), "{plain}");
 }
+
+/// CORS: discovery answers every origin; the FHIR API and the token
+/// endpoint answer registered clients' origins only, preflight included.
+#[test]
+fn cross_origin_requests_are_answered_for_registered_origins_only() {
+    let (s, _dir) = app_server();
+    let app = "http://127.0.0.1:9999";
+    let evil = "https://evil.example";
+    for path in [
+        "/metadata",
+        "/.well-known/smart-configuration",
+        "/auth/jwks",
+    ] {
+        let r = s.get_with(path, &[("Origin", evil)]);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
+    }
+    assert_eq!(
+        s.get("/metadata").json()["rest"][0]["security"]["cors"],
+        true
+    );
+    let preflight = |origin: &str| {
+        s.request(
+            "OPTIONS",
+            "/Patient/D1",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "GET"),
+                ("Access-Control-Request-Headers", "authorization"),
+            ],
+            b"",
+        )
+    };
+    let r = preflight(app);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some(app));
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("Authorization")
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PUT")
+    );
+    let r = preflight(evil);
+    assert_eq!(r.status, 403);
+    assert!(r.header("access-control-allow-origin").is_none());
+    let token = launch(
+        &s,
+        "launch/patient patient/Patient.rs",
+        "ana",
+        "ana's password",
+    );
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let r = s.get_with(
+        "/Patient/D1",
+        &[("Authorization", &bearer), ("Origin", app)],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some(app));
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("ETag")
+    );
+    let r = s.get_with(
+        "/Patient/D1",
+        &[("Authorization", &bearer), ("Origin", evil)],
+    );
+    assert!(r.header("access-control-allow-origin").is_none());
+    let body = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "x"),
+        ("client_id", "donor-app"),
+    ]);
+    for (origin, allowed) in [(app, Some(app)), (evil, None)] {
+        let r = post_form(&s, "/auth/token", &body, &[("Origin", origin)]);
+        assert_eq!(r.header("access-control-allow-origin"), allowed, "{origin}");
+    }
+}

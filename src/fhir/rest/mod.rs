@@ -94,6 +94,10 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             crate::audit::layer::audit,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::cors::cors,
+        ))
         .layer(middleware::from_fn(render_errors))
         .with_state(state)
 }
