@@ -227,18 +227,34 @@ pub async fn introspect(State(state): State<Shared>, headers: HeaderMap, body: B
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    let token = form_field(&form, "token").unwrap_or("");
+    // Who may ask: a confidential client (authenticated), a backend's
+    // access token (a `system/` scope: a resource server), or the holder of
+    // the token asked about. A public client proves nothing, and one app's
+    // token does not open another's.
     let allowed = match bearer {
-        Some(t) => check(auth, t).is_ok(),
-        None => client_of(auth, &form, basic.as_deref()).is_ok(),
+        Some(t) => check(auth, t).is_ok_and(|c| {
+            t == token
+                || c.grant.scopes.iter().any(|s| {
+                    matches!(
+                        s,
+                        super::scope::Scope::Clinical {
+                            context: super::scope::Context::System,
+                            ..
+                        }
+                    )
+                })
+        }),
+        None => client_of(auth, &form, basic.as_deref())
+            .is_ok_and(|c| c.kind != super::registry::ClientKind::Public),
     };
     if !allowed {
         return refuse(
             "invalid_client",
-            "introspection needs client authentication or an access token",
+            "introspection needs a confidential client's authentication, a backend's access token, or the token itself",
         )
         .into_response();
     }
-    let token = form_field(&form, "token").unwrap_or("");
     let answer = match check(auth, token) {
         Ok(access) => {
             let mut a = json!({

@@ -1015,7 +1015,7 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "invalid_grant", "bound to its client");
 
-    // Introspection: by the holder of an access token, or an authenticated client.
+    // Introspection: by the holder of the token, or a confidential client.
     let access = t["access_token"].as_str().unwrap();
     let bearer = format!("Bearer {access}");
     let introspect = |token: &str, auth: &[(&str, &str)], client: &[(&str, &str)]| {
@@ -1031,8 +1031,9 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
     assert_eq!(i["client_id"], "donor-app");
     assert_eq!(i["sub"], "dr");
     assert!(i["exp"].as_i64().unwrap() > 0);
+    let lab = [("Authorization", basic.as_str())];
     assert_eq!(
-        introspect("garbage", &[], &public).json(),
+        introspect("garbage", &lab, &[]).json(),
         json!({"active": false})
     );
     assert_eq!(
@@ -1040,10 +1041,13 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
         401,
         "introspection is not public"
     );
+    // A public client proves nothing; an app's token opens no other token.
+    assert_eq!(introspect(access, &[], &public).status, 401);
     assert_eq!(
-        introspect(refresh_token, &[], &public).json()["active"],
-        true
+        introspect(refresh_token, &[("Authorization", &bearer)], &[]).status,
+        401
     );
+    assert_eq!(introspect(refresh_token, &lab, &[]).json()["active"], true);
 
     // Revoking the access token ends it; revoking the refresh token too.
     assert_eq!(
@@ -1061,7 +1065,10 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
     let r = s.get_with("/Observation", &[("Authorization", &bearer)]);
     assert_eq!(r.status, 401);
     assert!(r.text().contains("revoked"));
-    assert_eq!(introspect(access, &[], &public).json()["active"], false);
+    assert_eq!(
+        introspect(access, &[("Authorization", &basic)], &[]).json()["active"],
+        false
+    );
     let r = post_form(
         &s,
         "/auth/revoke",
