@@ -403,12 +403,25 @@ pub fn verify(hash: Option<&str>, secret: &str) -> bool {
     if secret.len() > MAX_SECRET {
         return false;
     }
-    hash.and_then(|h| PasswordHash::new(h).ok())
-        .is_some_and(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok()
-        })
+    // An unknown user or client costs the same argon2 run as a known one,
+    // checked against a hash of a random secret: the time taken does not
+    // tell which usernames exist.
+    let (stored, known) = match hash {
+        Some(h) => (h, true),
+        None => (decoy(), false),
+    };
+    let matches = PasswordHash::new(stored).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok()
+    });
+    matches && known
+}
+
+/// The hash [`verify`] checks when there is none to check.
+fn decoy() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash(&new_secret()).unwrap_or_default())
 }
 
 /// 32 random bytes, base64url: a client secret or a client id.

@@ -195,3 +195,16 @@ fn what_is_refused_is_not_stored() {
     };
     assert_eq!(r.add_client(&asymmetric).unwrap(), None);
 }
+
+#[test]
+fn an_unknown_account_is_checked_against_a_decoy_and_never_matches() {
+    assert!(
+        PasswordHash::new(decoy()).is_ok(),
+        "the decoy is a real argon2 hash"
+    );
+    assert!(!verify(None, "anything at all"));
+    assert!(!verify(None, ""));
+    let h = hash("the right one").unwrap();
+    assert!(verify(Some(&h), "the right one"));
+    assert!(!verify(Some(&h), "the wrong one"));
+}
