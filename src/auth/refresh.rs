@@ -4,11 +4,11 @@
 //! A refresh token is made when a user grants `offline_access`: 256 random
 //! bits, kept in the registry only as their SHA-256, bound to the client and
 //! to what the user granted, valid 90 days. Refreshing may narrow the scopes,
-//! never widen them. Revoking a refresh token ends it; revoking an access
+//! never widen them; a public client's refresh token is replaced at each use. Revoking a refresh token ends it; revoking an access
 //! token puts its `jti` on a list the token check consults until it expires.
 
 use super::authorize::UserGrant;
-use super::registry::Registry;
+use super::registry::{ClientKind, Registry};
 use super::scope::Scope;
 use super::server::{
     AuthServer, OAuthError, check, client_of, form_field, json_response, no_store, refuse, server,
@@ -140,7 +140,7 @@ pub(super) fn refresh(
 ) -> Result<Value, OAuthError> {
     let client = client_of(auth, form, basic)?;
     let token = form_field(form, "refresh_token").unwrap_or("");
-    let (mut grant, _) = auth
+    let (granted, _) = auth
         .registry()
         .refresh_token(token)
         .map_err(|e| refuse("server_error", e))?
@@ -151,6 +151,7 @@ pub(super) fn refresh(
                 "the refresh token is unknown, revoked or expired",
             )
         })?;
+    let mut grant = granted.clone();
     if let Some(asked) = form_field(form, "scope") {
         let held: Vec<Scope> = grant
             .scopes
@@ -167,7 +168,21 @@ pub(super) fn refresh(
         grant.scopes = asked.iter().map(ToString::to_string).collect();
     }
     let mut body = user_token(auth, &grant, None)?;
-    body["refresh_token"] = json!(token);
+    // A public client's refresh token is used once: it is replaced by a new
+    // one (for what was granted, however this refresh narrowed), so that a
+    // stolen copy stops working once the app has used it.
+    let next = if client.kind == ClientKind::Public {
+        let registry = auth.registry();
+        registry
+            .revoke_refresh_token(token, &client.id)
+            .map_err(|e| refuse("server_error", e))?;
+        registry
+            .add_refresh_token(&granted)
+            .map_err(|e| refuse("server_error", e))?
+    } else {
+        token.to_string()
+    };
+    body["refresh_token"] = json!(next);
     Ok(body)
 }
 

@@ -212,6 +212,7 @@ fn no_secret_reaches_the_log_or_the_trail() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     planted.push(r.json()["access_token"].as_str().unwrap().to_string());
+    planted.push(r.json()["refresh_token"].as_str().unwrap().to_string());
     // The confidential client's secret, in the form and by Basic.
     let basic = {
         use base64::Engine;

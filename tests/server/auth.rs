@@ -982,23 +982,43 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
         "dr",
         "dr's password",
     );
-    let refresh_token = t["refresh_token"]
+    let first = t["refresh_token"]
         .as_str()
-        .expect("offline_access gives a refresh token");
+        .expect("offline_access gives a refresh token")
+        .to_string();
+    // A public client's refresh token is replaced at each use: the latest.
+    let current = std::cell::RefCell::new(first.clone());
     let refresh = |scope: Option<&str>, client: &[(&str, &str)], auth: &[(&str, &str)]| {
+        let token = current.borrow().clone();
         let mut pairs = vec![
             ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
+            ("refresh_token", token.as_str()),
         ];
         pairs.extend_from_slice(client);
         if let Some(sc) = scope {
             pairs.push(("scope", sc));
         }
-        post_form(&s, "/auth/token", &form(&pairs), auth)
+        let r = post_form(&s, "/auth/token", &form(&pairs), auth);
+        if let Some(next) = r.json().get("refresh_token").and_then(Value::as_str) {
+            *current.borrow_mut() = next.to_string();
+        }
+        r
     };
     let public = [("client_id", "donor-app")];
     let r = refresh(None, &public, &[]);
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(*current.borrow(), first, "rotated");
+    let replayed = post_form(
+        &s,
+        "/auth/token",
+        &form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first),
+            ("client_id", "donor-app"),
+        ]),
+        &[],
+    );
+    assert_eq!(replayed.json()["error"], "invalid_grant", "used once");
     assert_eq!(r.json()["scope"], "offline_access user/Observation.rs");
     let r = refresh(Some("user/Observation.r"), &public, &[]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1043,11 +1063,12 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
     );
     // A public client proves nothing; an app's token opens no other token.
     assert_eq!(introspect(access, &[], &public).status, 401);
+    let refresh_token = current.borrow().clone();
     assert_eq!(
-        introspect(refresh_token, &[("Authorization", &bearer)], &[]).status,
+        introspect(&refresh_token, &[("Authorization", &bearer)], &[]).status,
         401
     );
-    assert_eq!(introspect(refresh_token, &lab, &[]).json()["active"], true);
+    assert_eq!(introspect(&refresh_token, &lab, &[]).json()["active"], true);
 
     // Revoking the access token ends it; revoking the refresh token too.
     assert_eq!(
@@ -1072,7 +1093,7 @@ fn refresh_narrows_only_and_revoked_tokens_stop_working() {
     let r = post_form(
         &s,
         "/auth/revoke",
-        &form(&[("token", refresh_token), ("client_id", "donor-app")]),
+        &form(&[("token", &refresh_token), ("client_id", "donor-app")]),
         &[],
     );
     assert_eq!(r.status, 200);
