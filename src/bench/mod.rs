@@ -35,6 +35,14 @@ pub struct BenchArgs {
     /// Seconds of the disk fsync probe (4 KiB appends, each followed by fdatasync).
     #[arg(long, default_value_t = 10)]
     pub fsync_seconds: u64,
+    /// Run the server with auditing on (an AuditEvent per request).
+    #[arg(long)]
+    pub audit: bool,
+}
+
+/// The server arguments of `--audit`.
+pub fn audit_args(audit: bool) -> &'static [&'static str] {
+    if audit { &["--audit", "on"] } else { &[] }
 }
 
 /// The server under test.
@@ -195,7 +203,11 @@ fn run_inner(args: &BenchArgs, given: Option<PathBuf>) -> Result<(), String> {
         "disk: {fsyncs:.0} fdatasync/s (4 KiB appends, {} s, on the data directory's filesystem)",
         args.fsync_seconds
     ));
-    let (server, ready) = start_server(&data_dir, &[])?;
+    say(format!(
+        "auditing: {}",
+        if args.audit { "on" } else { "off" }
+    ));
+    let (server, ready) = start_server(&data_dir, audit_args(args.audit))?;
     let pid = server.child.id();
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);

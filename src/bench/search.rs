@@ -59,6 +59,9 @@ pub struct SearchArgs {
     /// Seconds each query runs.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Run the server with auditing on (an AuditEvent per request).
+    #[arg(long)]
+    pub audit: bool,
     /// Concurrent keep-alive clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
@@ -1050,7 +1053,8 @@ fn run_size(
     ));
     let db_bytes = dir_bytes(&dir);
     data_line(&data, &facts, db_bytes);
-    let (server, ready): (ServerProcess, Duration) = start_server(&dir, &[])?;
+    let (server, ready): (ServerProcess, Duration) =
+        start_server(&dir, super::audit_args(args.audit))?;
     say(format!("server: ready in {} ms", ready.as_millis()));
     let results = run_queries(rt, args, server.addr, &facts);
     let peak_rss_kb = proc_status_kb(server.child.id(), "VmHWM:").unwrap_or(0);
@@ -1120,7 +1124,10 @@ fn command_line() -> String {
 }
 
 fn header(args: &SearchArgs, work: &Path) {
-    say("# hemolink bench-search\n");
+    say(format!(
+        "# hemolink bench-search (auditing {})\n",
+        if args.audit { "on" } else { "off" }
+    ));
     say(format!("- command: `{}`", command_line()));
     say(format!("- machine: {}", machine()));
     say(format!(
