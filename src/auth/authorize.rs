@@ -364,7 +364,8 @@ async fn submitted(state: Shared, peer: Option<Extension<Peer>>, body: Bytes) ->
                 Context::User => user.role != Role::Patient,
                 Context::Patient => true,
             },
-            Scope::Other(_) => true,
+            // `fhirUser` promises the claim: only for a user who is a resource.
+            Scope::Other(name) => name != "fhirUser" || user.fhir_user.is_some(),
         })
         .map(ToString::to_string)
         .filter(|s| ticked.contains(s))

@@ -2,10 +2,11 @@
 //! keys registered with `--jwks-url`, and the keys of the external identity
 //! provider in `--auth external`. Fetched over HTTPS (the operating
 //! system's CAs), or plain HTTP to a loopback address only; at most 256 KiB,
-//! within 5 seconds. [`RemoteKeys`] keeps what it fetched for five minutes
-//! and fetches again early for a key id it does not know, but never more
-//! than once every ten seconds, so that made-up key ids cannot make it hammer
-//! the other party.
+//! within 5 seconds. [`RemoteKeys`] keeps what it fetched for five minutes,
+//! or less when the answer's `Cache-Control` says so (`max-age`, and
+//! `no-store` or `no-cache` as one second), and fetches again early for a key
+//! id it does not know, but never more than once every ten seconds, so that
+//! made-up key ids cannot make it hammer the other party.
 
 use axum::body::Bytes;
 use axum::http::{Request, StatusCode, Uri, header};
@@ -58,6 +59,8 @@ struct Cache {
     keys: Vec<Jwk>,
     /// When keys were last fetched (or a fetch last began).
     fetched: Option<Instant>,
+    /// How long the last answer may be used (`None` before the first).
+    fresh: Option<Duration>,
 }
 
 impl RemoteKeys {
@@ -93,9 +96,10 @@ impl RemoteKeys {
                 .keys
                 .iter()
                 .any(|k| k.common.key_id.as_deref() == Some(kid));
+            let fresh = cache.fresh.unwrap_or(FRESH);
             let due = match cache.fetched {
                 None => true,
-                Some(at) if at.elapsed() >= FRESH => true,
+                Some(at) if at.elapsed() >= fresh => true,
                 Some(at) => !known && at.elapsed() >= MIN_INTERVAL,
             };
             if due {
@@ -105,7 +109,11 @@ impl RemoteKeys {
         };
         if due {
             match fetch_jwks(&self.url).await {
-                Ok(set) => self.cache().keys = set.keys,
+                Ok((set, fresh)) => {
+                    let mut cache = self.cache();
+                    cache.keys = set.keys;
+                    cache.fresh = Some(fresh);
+                }
                 Err(e) => tracing::warn!("fetching the keys at {}: {e}", self.url),
             }
         }
@@ -114,17 +122,36 @@ impl RemoteKeys {
     }
 }
 
-/// Fetches and reads the JWKS at `url`.
-pub async fn fetch_jwks(url: &str) -> Result<JwkSet, String> {
+/// Fetches and reads the JWKS at `url`; gives it and how long it may be used.
+pub async fn fetch_jwks(url: &str) -> Result<(JwkSet, Duration), String> {
     check_url(url)?;
-    let body = tokio::time::timeout(TIMEOUT, get(url))
+    let (body, cache_control) = tokio::time::timeout(TIMEOUT, get(url))
         .await
         .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))??;
-    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))
+    let set = serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))?;
+    Ok((set, freshness(cache_control.as_deref())))
 }
 
-/// `GET url`, the body of a 200 answer.
-async fn get(url: &str) -> Result<Bytes, String> {
+/// How long an answer with this `Cache-Control` may be used: its `max-age`
+/// (one second for `no-store` or `no-cache`), at most five minutes.
+fn freshness(cache_control: Option<&str>) -> Duration {
+    let mut fresh = FRESH;
+    for directive in cache_control.unwrap_or("").split(',').map(str::trim) {
+        let directive = directive.to_ascii_lowercase();
+        if directive == "no-store" || directive == "no-cache" {
+            fresh = fresh.min(Duration::from_secs(1));
+        } else if let Some(age) = directive
+            .strip_prefix("max-age=")
+            .and_then(|a| a.trim_matches('"').parse::<u64>().ok())
+        {
+            fresh = fresh.min(Duration::from_secs(age.max(1)));
+        }
+    }
+    fresh
+}
+
+/// `GET url`: the body of a 200 answer, and its `Cache-Control`.
+async fn get(url: &str) -> Result<(Bytes, Option<String>), String> {
     let uri: Uri = url.parse().map_err(|_| format!("'{url}' is not a URL"))?;
     let host = uri.host().unwrap_or_default().to_string();
     let https = uri.scheme_str() == Some("https");
@@ -151,7 +178,11 @@ async fn get(url: &str) -> Result<Bytes, String> {
     }
 }
 
-async fn exchange<S>(stream: S, authority: &str, path: &str) -> Result<Bytes, String>
+async fn exchange<S>(
+    stream: S,
+    authority: &str,
+    path: &str,
+) -> Result<(Bytes, Option<String>), String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -172,16 +203,39 @@ where
     if response.status() != StatusCode::OK {
         return Err(format!("answered {}", response.status()));
     }
-    Limited::new(response.into_body(), MAX_BYTES)
+    let cache_control = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = Limited::new(response.into_body(), MAX_BYTES)
         .collect()
         .await
         .map(|b| b.to_bytes())
-        .map_err(|e| format!("reading the answer: {e}"))
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok((body, cache_control))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_control_shortens_how_long_keys_are_used() {
+        assert_eq!(freshness(None), FRESH);
+        assert_eq!(
+            freshness(Some("public, max-age=60")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(freshness(Some("max-age=86400")), FRESH);
+        assert_eq!(freshness(Some("no-store")), Duration::from_secs(1));
+        assert_eq!(
+            freshness(Some("No-Cache, max-age=600")),
+            Duration::from_secs(1)
+        );
+        assert_eq!(freshness(Some("max-age=0")), Duration::from_secs(1));
+        assert_eq!(freshness(Some("max-age=nonsense")), FRESH);
+    }
 
     #[test]
     fn only_https_or_loopback_http() {

@@ -281,7 +281,14 @@ pub async fn introspect(State(state): State<Shared>, headers: HeaderMap, body: B
                 "sub": access.claims["sub"],
                 "token_type": "Bearer",
             });
-            for context in ["patient", "fhirUser"] {
+            for context in [
+                "patient",
+                "fhirUser",
+                "encounter",
+                "fhirContext",
+                "need_patient_banner",
+                "intent",
+            ] {
                 if let Some(v) = access.claims.get(context) {
                     a[context] = v.clone();
                 }

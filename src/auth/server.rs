@@ -687,6 +687,8 @@ pub(super) fn user_token(
     if let Some(fields) = grant.launch.as_ref().and_then(Value::as_object) {
         for (k, v) in fields {
             body[k] = v.clone();
+            // In the token too, so that introspection can answer with them.
+            claims[k] = v.clone();
         }
     }
     let key = auth

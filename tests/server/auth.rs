@@ -1327,3 +1327,133 @@ fn cross_origin_requests_are_answered_for_registered_origins_only() {
         assert_eq!(r.header("access-control-allow-origin"), allowed, "{origin}");
     }
 }
+
+/// Details the specification asks of discovery and token answers: the
+/// discovery fields, authorization by POST, no refresh token for a backend,
+/// `token_type` and `expires_in` on a refresh, `fhirUser` only for a user who
+/// is a resource, and the launch context in introspection.
+#[test]
+fn discovery_and_token_answers_carry_what_the_specification_asks() {
+    let b = backend("system/*.rs");
+    let c = b.server.get("/.well-known/smart-configuration").json();
+    for capability in [
+        "client-confidential-asymmetric",
+        "client-confidential-symmetric",
+        "client-public",
+    ] {
+        assert!(
+            c["capabilities"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(capability)),
+            "{capability}"
+        );
+    }
+    assert!(
+        c["scopes_supported"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let methods = c["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    assert!(
+        methods.contains(&json!("private_key_jwt"))
+            && methods.contains(&json!("client_secret_basic"))
+    );
+    let algs = c["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&json!("ES384")) && algs.contains(&json!("RS384")));
+    let r = b.token(&b.assertion("k1", json!({})), "system/*.rs");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        r.json().get("refresh_token").is_none(),
+        "no refresh token for a backend"
+    );
+    drop(b);
+
+    let (s, _dir) = app_server();
+    // The authorization request by POST.
+    let (_, challenge) = pkce();
+    let q = authorize_query(
+        &s,
+        "donor-app",
+        "http://127.0.0.1:9999/cb",
+        "patient/Patient.rs",
+        &challenge,
+    );
+    let page = post_form(&s, "/auth/authorize", &q, &[]);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("name=\"request\""));
+    // fhirUser only for a user who is a resource: dr is none.
+    let t = launch(
+        &s,
+        "openid fhirUser offline_access user/Observation.rs",
+        "dr",
+        "dr's password",
+    );
+    let scopes: Vec<&str> = t["scope"].as_str().unwrap().split(' ').collect();
+    assert!(
+        !scopes.contains(&"fhirUser") && scopes.contains(&"openid"),
+        "{scopes:?}"
+    );
+    let r = post_form(
+        &s,
+        "/auth/token",
+        &form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", "donor-app"),
+        ]),
+        &[],
+    );
+    let refreshed = r.json();
+    assert_eq!(refreshed["token_type"], "Bearer");
+    assert_eq!(refreshed["expires_in"], 3600);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // An EHR launch's context, in introspection.
+    let admin = launch(&s, "user/Observation.rs", "root", "root's password");
+    let created = s.request(
+        "POST",
+        "/admin/launch",
+        &[
+            (
+                "Authorization",
+                &format!("Bearer {}", admin["access_token"].as_str().unwrap()),
+            ),
+            ("Content-Type", "application/json"),
+        ],
+        json!({"patient": "D1", "encounter": "E1", "intent": "review"})
+            .to_string()
+            .as_bytes(),
+    );
+    let value = created.json()["launch"].as_str().unwrap().to_string();
+    let t = launch_with(
+        &s,
+        "donor-app",
+        "launch patient/Patient.rs",
+        ("dr", "dr's password"),
+        None,
+        &format!("&launch={value}"),
+    );
+    let access = t["access_token"].as_str().unwrap();
+    let i = post_form(
+        &s,
+        "/auth/introspect",
+        &form(&[("token", access)]),
+        &[("Authorization", &format!("Bearer {access}"))],
+    )
+    .json();
+    assert_eq!(
+        (
+            i["active"].as_bool(),
+            i["patient"].as_str(),
+            i["encounter"].as_str(),
+            i["intent"].as_str()
+        ),
+        (Some(true), Some("D1"), Some("E1"), Some("review"))
+    );
+    assert_eq!(i["need_patient_banner"], true);
+}
