@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod cors;
+pub mod exercise;
 pub mod external;
 pub mod fetch;
 pub mod grant;
