@@ -178,3 +178,41 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand's arguments are read without a clash between its own
+    /// names and the global options (clap only finds such a clash when the
+    /// arguments are read, by panicking).
+    #[test]
+    fn every_command_line_parses() {
+        Cli::command().debug_assert();
+        for args in [
+            vec!["serve", "--audit", "on", "--auth", "smart"],
+            vec!["bench", "--with-audit", "--seconds", "1"],
+            vec!["bench-search", "--with-audit", "--patients", "10"],
+            vec!["bench-ingest"],
+            vec!["bench-mllp"],
+            vec!["audit", "verify", "--data-dir", "x"],
+            vec!["auth", "list"],
+            vec!["auth", "add-launch", "--patient", "p1"],
+            vec!["generate", "--patients", "1"],
+            vec!["load", "x.json"],
+            vec!["reindex"],
+            vec!["config", "show"],
+            vec!["conformance"],
+        ] {
+            let mut argv = vec!["hemolink"];
+            argv.extend(&args);
+            let cli = Cli::try_parse_from(&argv);
+            assert!(
+                cli.is_ok(),
+                "{args:?}: {}",
+                cli.err().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+}

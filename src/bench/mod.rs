@@ -37,7 +37,7 @@ pub struct BenchArgs {
     pub fsync_seconds: u64,
     /// Run the server with auditing on (an AuditEvent per request).
     #[arg(long)]
-    pub audit: bool,
+    pub with_audit: bool,
 }
 
 /// The server arguments of `--audit`.
@@ -205,9 +205,9 @@ fn run_inner(args: &BenchArgs, given: Option<PathBuf>) -> Result<(), String> {
     ));
     say(format!(
         "auditing: {}",
-        if args.audit { "on" } else { "off" }
+        if args.with_audit { "on" } else { "off" }
     ));
-    let (server, ready) = start_server(&data_dir, audit_args(args.audit))?;
+    let (server, ready) = start_server(&data_dir, audit_args(args.with_audit))?;
     let pid = server.child.id();
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);

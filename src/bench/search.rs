@@ -61,7 +61,7 @@ pub struct SearchArgs {
     pub seconds: u64,
     /// Run the server with auditing on (an AuditEvent per request).
     #[arg(long)]
-    pub audit: bool,
+    pub with_audit: bool,
     /// Concurrent keep-alive clients.
     #[arg(long, default_value_t = 4)]
     pub clients: usize,
@@ -1054,7 +1054,7 @@ fn run_size(
     let db_bytes = dir_bytes(&dir);
     data_line(&data, &facts, db_bytes);
     let (server, ready): (ServerProcess, Duration) =
-        start_server(&dir, super::audit_args(args.audit))?;
+        start_server(&dir, super::audit_args(args.with_audit))?;
     say(format!("server: ready in {} ms", ready.as_millis()));
     let results = run_queries(rt, args, server.addr, &facts);
     let peak_rss_kb = proc_status_kb(server.child.id(), "VmHWM:").unwrap_or(0);
@@ -1126,7 +1126,7 @@ fn command_line() -> String {
 fn header(args: &SearchArgs, work: &Path) {
     say(format!(
         "# hemolink bench-search (auditing {})\n",
-        if args.audit { "on" } else { "off" }
+        if args.with_audit { "on" } else { "off" }
     ));
     say(format!("- command: `{}`", command_line()));
     say(format!("- machine: {}", machine()));
