@@ -4,8 +4,10 @@
 //! ([`chain`]), and stores them as FHIR resources, searchable like any other.
 //! With auditing on, clients cannot create, change or delete AuditEvents.
 //!
-//! Events are queued and written by one task ([`Audit`]) in units of work of
-//! their own, at most `flush` after the first of them was queued: they share
+//! Events are made ready on the requests' threads (index entries, text),
+//! linked to the chain one at a time, queued, and written by one task
+//! ([`Audit`]) in units of work of their own (at most 512 events), at most
+//! `flush` after the first of them was queued: they share
 //! the store's group commits with the other writes of that moment, instead
 //! of costing a commit (and an fsync) per request. An event is durable within
 //! that bound (default 1 s); a request is answered without waiting for its
@@ -16,9 +18,10 @@ pub mod event;
 pub mod layer;
 pub mod verify;
 
+use crate::search::extract::extract;
 use crate::search::parse::{Limits, parse};
 use crate::search::registry::registry;
-use crate::store::{Store, Write};
+use crate::store::{Indexed, Store};
 use chain::Tail;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -26,14 +29,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Most events queued before requests wait for the writer.
-const QUEUE: usize = 65_536;
-/// Most events one unit of work writes.
-const MAX_BATCH: usize = 4096;
+/// Most events queued before requests wait for the writer: about 3 KiB
+/// each, ready to be written.
+const QUEUE: usize = 16_384;
+/// Most events one unit of work writes: small enough that a unit does not
+/// hold up the other writes of its group commit for long.
+const MAX_BATCH: usize = 512;
 
 /// The audit trail being written.
 pub struct Audit {
-    queue: Mutex<Option<mpsc::Sender<Value>>>,
+    store: Store,
+    /// The end of the chain, and the queue: an event is linked and queued
+    /// under this lock, so the queue holds the events in chain order.
+    tail: tokio::sync::Mutex<(Tail, Option<mpsc::Sender<Indexed>>)>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -43,35 +51,37 @@ impl Audit {
     pub async fn start(store: Store, base: &str, flush: Duration) -> Result<Audit, String> {
         let tail = tail(&store, base).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(write_events(store, rx, tail, flush));
+        let writer = tokio::spawn(write_events(store.clone(), rx, flush));
         Ok(Audit {
-            queue: Mutex::new(Some(tx)),
+            store,
+            tail: tokio::sync::Mutex::new((tail, Some(tx))),
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    /// Queues an event (waits only while the queue is full).
-    pub async fn record(&self, event: Value) {
-        let tx = self
-            .queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        if let Some(tx) = tx
-            && tx.send(event).await.is_err()
-        {
+    /// Queues an event (waits only while the queue is full). Its index
+    /// entries are extracted here, on the request's thread; only linking it
+    /// to the chain is done one event at a time.
+    pub async fn record(&self, mut event: Value) {
+        let entries = extract(registry(), "AuditEvent", &event, self.store.base());
+        let mut guard = self.tail.lock().await;
+        let (tail, queue) = &mut *guard;
+        let Some(tx) = queue.clone() else {
             tracing::error!("an audit event came after the audit trail was closed");
+            return;
+        };
+        tail.link(&mut event);
+        let ready = self
+            .store
+            .prepared_create(crate::store::new_id(), event, entries);
+        if tx.send(ready).await.is_err() {
+            tracing::error!("the audit writer stopped");
         }
     }
 
     /// Writes every queued event and stops.
     pub async fn close(&self) {
-        drop(
-            self.queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        drop(self.tail.lock().await.1.take());
         let writer = self
             .writer
             .lock()
@@ -134,14 +144,9 @@ async fn tail(store: &Store, base: &str) -> Result<Tail, String> {
 }
 
 /// The writer: takes the first event waiting, gathers what else arrives
-/// within half of `flush` (the other half is for the commit), links them to
-/// the chain and writes them as one unit of work.
-async fn write_events(
-    store: Store,
-    mut rx: mpsc::Receiver<Value>,
-    mut tail: Tail,
-    flush: Duration,
-) {
+/// within half of `flush` (the other half is for the commit), and writes
+/// them as one unit of work.
+async fn write_events(store: Store, mut rx: mpsc::Receiver<Indexed>, flush: Duration) {
     let gather = flush / 2;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -152,26 +157,15 @@ async fn write_events(
                 Ok(None) | Err(_) => break,
             }
         }
-        let writes: Vec<Write> = batch
-            .into_iter()
-            .map(|mut event| {
-                tail.link(&mut event);
-                Write::Create {
-                    id: crate::store::new_id(),
-                    resource: event,
-                    if_none_exist: None,
-                }
-            })
-            .collect();
         // Until it is written, nothing else is: the chain has no gap, and a
         // store that cannot write makes requests wait once the queue is full
         // rather than go unaudited.
         let mut attempt: u64 = 0;
-        while let Err(e) = store.transact(writes.clone()).await {
+        while let Err(e) = store.transact_prepared(batch.clone()).await {
             attempt += 1;
             tracing::error!(
                 "audit: writing {} events failed (attempt {attempt}): {e}",
-                writes.len()
+                batch.len()
             );
             tokio::time::sleep(Duration::from_millis((200 * attempt).min(5000))).await;
         }

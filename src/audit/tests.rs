@@ -3,6 +3,7 @@
 
 use super::chain::Verdict;
 use super::*;
+use crate::store::Write;
 use crate::store::sqlite::SqliteStore;
 use serde_json::json;
 use std::sync::Arc;

@@ -542,6 +542,39 @@ impl Store {
         self.backend.transact(self.index(writes)).await
     }
 
+    /// The create of `resource` under `id`, made ready for the backend with
+    /// index entries the caller extracted (on its own thread), and judged by
+    /// no request's guard: the server's own writes (its AuditEvents).
+    pub fn prepared_create(&self, id: String, mut resource: Value, entries: Vec<Entry>) -> Indexed {
+        let draft = Draft::of(&resource);
+        if let Some(fields) = resource.as_object_mut() {
+            fields.retain(|k, _| k == "resourceType" || k == "id");
+        }
+        Indexed {
+            write: Write::Create {
+                id,
+                resource,
+                if_none_exist: None,
+            },
+            entries,
+            draft: Some(draft),
+            guard: None,
+        }
+    }
+
+    /// A unit of work of writes made ready by [`Store::prepared_create`].
+    pub async fn transact_prepared(
+        &self,
+        writes: Vec<Indexed>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        self.backend.transact(writes).await
+    }
+
+    /// The server's base URL, as references are indexed against it.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A unit of work whose writes are made one at a time while it is written,
     /// so that they are never all in memory: each is indexed and handed to the
     /// backend as soon as it is made, at most [`STREAM_AHEAD`] ahead of the
