@@ -240,10 +240,44 @@ fn without_a_valid_token_the_api_answers_401_with_a_challenge() {
         Some("Bearer realm=\"hemolink\"")
     );
     assert_eq!(r.issue_code(), "login");
+    // Forgeries of a real token: its claims under `alg: none`, HS256 keyed
+    // with the server's public JWKS, another key under the server's kid and
+    // under a made-up one, and bad base64.
+    let real = b.access_token("system/*.rs");
+    let parts: Vec<&str> = real.split('.').collect();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = jsonwebtoken::decode_header(&real).unwrap().kid.unwrap();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = format!(
+        "{}.{}.",
+        b64.encode(json!({"alg": "none", "kid": kid}).to_string()),
+        parts[1]
+    );
+    let jwks = s.get("/auth/jwks").text();
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some(kid.clone());
+    let hmac =
+        jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(jwks.as_bytes())).unwrap();
+    let other = client_key("x");
+    let signed_by = |kid: &str| {
+        let mut h = Header::new(Algorithm::ES384);
+        h.kid = Some(kid.to_string());
+        jsonwebtoken::encode(&h, &claims, &EncodingKey::from_ec_der(&other.pkcs8)).unwrap()
+    };
     for bad in [
         "Bearer nonsense".to_string(),
         format!("Bearer {}", b.assertion("k1", json!({}))),
         format!("Bearer {}", "a".repeat(100 << 10)),
+        format!("Bearer {none}"),
+        format!("Bearer {hmac}"),
+        format!("Bearer {}", signed_by(&kid)),
+        format!("Bearer {}", signed_by("made-up")),
+        format!("Bearer {}.{}!.{}", parts[0], parts[1], parts[2]),
     ] {
         let r = s.get_with("/Patient", &[("Authorization", &bad)]);
         assert_eq!(r.status, 401, "{}", &bad[..40.min(bad.len())]);
