@@ -102,6 +102,16 @@ pub struct Options {
         value_name = "MS"
     )]
     pub audit_flush_ms: Option<u64>,
+    /// Clients of the authorization server declared in the file
+    /// (`[[auth_client]]` tables; file only).
+    #[arg(skip)]
+    #[serde(default)]
+    pub auth_client: Vec<crate::auth::declared::DeclaredClient>,
+    /// Users of the authorization server declared in the file
+    /// (`[[auth_user]]` tables; file only).
+    #[arg(skip)]
+    #[serde(default)]
+    pub auth_user: Vec<crate::auth::declared::DeclaredUser>,
     /// Largest request body accepted, e.g. 32MiB [default: 32MiB].
     #[arg(
         long,
@@ -288,6 +298,16 @@ impl Options {
             insecure: self.insecure.or(other.insecure),
             auth: self.auth.or(other.auth),
             audit: self.audit.or(other.audit),
+            auth_client: if self.auth_client.is_empty() {
+                other.auth_client
+            } else {
+                self.auth_client
+            },
+            auth_user: if self.auth_user.is_empty() {
+                other.auth_user
+            } else {
+                self.auth_user
+            },
             audit_flush_ms: self.audit_flush_ms.or(other.audit_flush_ms),
             auth_issuer: self.auth_issuer.or(other.auth_issuer),
             auth_audience: self.auth_audience.or(other.auth_audience),
@@ -344,6 +364,11 @@ pub struct Config {
     pub insecure: bool,
     /// Whether the SMART on FHIR authorization server guards the API.
     pub auth: AuthMode,
+    /// Clients and users declared in the configuration file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_client: Vec<crate::auth::declared::DeclaredClient>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auth_user: Vec<crate::auth::declared::DeclaredUser>,
     /// Whether every request gets an AuditEvent.
     pub audit: bool,
     /// The longest an AuditEvent waits before it is written, in milliseconds.
@@ -573,6 +598,11 @@ impl Config {
     pub fn resolve(o: Options) -> Result<Config, String> {
         let mllp = mllp(&o)?;
         let external = external(&o)?;
+        if (!o.auth_client.is_empty() || !o.auth_user.is_empty())
+            && o.auth.as_deref() != Some("smart")
+        {
+            return Err("auth_client and auth_user tables are for --auth smart".into());
+        }
         let listen_text = o.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             format!("listen: '{listen_text}' is not an ADDR:PORT such as 127.0.0.1:8080")
@@ -665,6 +695,8 @@ impl Config {
                 }
             },
             external,
+            auth_client: o.auth_client.clone(),
+            auth_user: o.auth_user.clone(),
             audit: match o.audit.as_deref() {
                 None => o.auth.as_deref().is_some_and(|a| a != "off"),
                 Some("on") => true,

@@ -73,6 +73,10 @@ pub enum AuthCommand {
         #[arg(long)]
         intent: Option<String>,
     },
+    /// Print the argon2 hash of the secret or password on the first line of
+    /// standard input, for `secret_hash` or `password_hash` in the
+    /// configuration file's `[[auth_client]]` and `[[auth_user]]` tables.
+    HashSecret,
     /// Remove a client.
     RemoveClient { id: String },
     /// Remove a user.
@@ -195,6 +199,16 @@ pub fn run(command: AuthCommand, data_dir: &Path) -> Result<(), String> {
             let launch = registry.add_launch(&context)?;
             println!("launch: {launch}");
             println!("valid {LAUNCH_LIFETIME} s, once");
+            Ok(())
+        }
+        AuthCommand::HashSecret => {
+            let secret = read_password()?;
+            if secret.chars().count() < 8 || secret.len() > MAX_SECRET {
+                return Err(format!(
+                    "a secret or password has 8 characters at least and {MAX_SECRET} bytes at most"
+                ));
+            }
+            println!("{}", super::registry::hash(&secret)?);
             Ok(())
         }
         AuthCommand::RotateKey => {

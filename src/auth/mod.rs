@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod cors;
+pub mod declared;
 pub mod exercise;
 pub mod external;
 pub mod fetch;

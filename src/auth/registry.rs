@@ -40,7 +40,7 @@ impl ClientKind {
         }
     }
 
-    fn parse(s: &str) -> Option<ClientKind> {
+    pub fn parse(s: &str) -> Option<ClientKind> {
         [
             ClientKind::Public,
             ClientKind::ConfidentialSymmetric,
@@ -69,7 +69,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    pub fn parse(s: &str) -> Option<Role> {
         [Role::Admin, Role::Practitioner, Role::Patient]
             .into_iter()
             .find(|r| r.as_str() == s)
@@ -432,7 +432,7 @@ pub fn new_secret() -> String {
 }
 
 /// The argon2id hash of a secret, in the PHC string format.
-fn hash(secret: &str) -> Result<String, String> {
+pub fn hash(secret: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::getrandom(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
@@ -442,7 +442,7 @@ fn hash(secret: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn check_client(c: &Client) -> Result<(), String> {
+pub(super) fn check_client(c: &Client) -> Result<(), String> {
     if !name_ok(&c.id, 128) {
         return Err(format!(
             "client id '{}': 1 to 128 letters, digits and . _ - ~",
@@ -488,7 +488,7 @@ fn check_client(c: &Client) -> Result<(), String> {
     }
 }
 
-fn check_user(u: &User) -> Result<(), String> {
+pub(super) fn check_user(u: &User) -> Result<(), String> {
     if !name_ok(&u.username, 64) {
         return Err(format!(
             "username '{}': 1 to 64 letters, digits and . _ - ~",

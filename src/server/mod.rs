@@ -114,13 +114,25 @@ pub async fn state(backend: SqliteStore, config: &Config) -> Result<Arc<AppState
     }
     let (auth, policy) = match config.auth {
         AuthMode::Off | AuthMode::External => (None, Policy::AllowAll),
-        AuthMode::Smart => (
-            Some(Arc::new(AuthServer::open(
+        AuthMode::Smart => {
+            let (clients, users) = crate::auth::declared::apply(
                 &config.data_dir,
-                &config.base_url,
-            )?)),
-            Policy::Smart,
-        ),
+                &config.auth_client,
+                &config.auth_user,
+            )?;
+            if clients + users > 0 {
+                tracing::info!(
+                    "{clients} clients and {users} users declared in the configuration file"
+                );
+            }
+            (
+                Some(Arc::new(AuthServer::open(
+                    &config.data_dir,
+                    &config.base_url,
+                )?)),
+                Policy::Smart,
+            )
+        }
     };
     let external = config
         .external

@@ -241,3 +241,105 @@ fn the_hl7_admin_api_needs_an_administrator() {
     let r = s.get_with("/admin/hl7/messages", &[("Authorization", &bearer(&admin))]);
     assert_eq!(r.status, 403, "{}", r.text());
 }
+
+/// Clients and users declared in the configuration file, with hashes made
+/// by `hemolink auth hash-secret`: registered at start, usable at once, and
+/// no secret in the file or in `config show`.
+#[test]
+fn clients_and_users_declared_in_the_configuration_file_are_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let hash = |secret: &str| {
+        let (ok, out, err) = crate::cli::auth(&data, &["hash-secret"], &format!("{secret}\n"));
+        assert!(ok, "{err}");
+        out.trim().to_string()
+    };
+    let secret = "a long client secret 123";
+    let file = dir.path().join("hemolink.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"auth = "smart"
+
+[[auth_client]]
+id = "kiosk"
+name = "Donor kiosk"
+type = "public"
+redirect_uris = ["http://127.0.0.1:9999/cb"]
+scopes = "launch/patient patient/Patient.rs"
+
+[[auth_client]]
+id = "lab-api"
+name = "Lab API"
+type = "confidential-symmetric"
+redirect_uris = ["https://lab.example/cb"]
+scopes = "user/Observation.rs"
+secret_hash = "{}"
+
+[[auth_user]]
+username = "eve"
+role = "patient"
+fhir_user = "Patient/E1"
+password_hash = "{}"
+"#,
+            hash(secret),
+            hash("eve's password")
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(secret) && !text.contains("eve's password"));
+    let config = file.to_string_lossy().into_owned();
+    let s = crate::harness::start_in(&data, &["--config", &config]);
+    let token = launch_with(
+        &s,
+        "kiosk",
+        "launch/patient patient/Patient.rs",
+        ("eve", "eve's password"),
+        None,
+        "",
+    );
+    assert_eq!(token["patient"], "E1");
+    // The symmetric client authenticates with the secret whose hash is declared.
+    for (given, status) in [(secret, 200), ("wrong secret", 401)] {
+        let r = crate::auth::post_form(
+            &s,
+            "/auth/introspect",
+            &form(&[
+                ("token", "x"),
+                ("client_id", "lab-api"),
+                ("client_secret", given),
+            ]),
+            &[],
+        );
+        assert_eq!(r.status, status, "{given}: {}", r.text());
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hemolink"))
+        .args(["config", "show", "--config", &config])
+        .env_remove("HEMOLINK_CONFIG")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("kiosk") && !shown.contains("$argon2"),
+        "{shown}"
+    );
+    // A bad declaration stops the start with its reason.
+    drop(s);
+    std::fs::write(&file, "auth = \"smart\"\n[[auth_user]]\nusername = \"x\"\nrole = \"practitioner\"\npassword_hash = \"plain text\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hemolink"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            &config,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("HEMOLINK_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an argon2 hash"));
+}
