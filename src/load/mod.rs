@@ -38,6 +38,16 @@ pub struct LoadArgs {
     /// Bundles in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub clients: u64,
+    /// With --url: an access token sent as `Authorization: Bearer` (for a
+    /// server with authorization on). Give it by the environment, so that it
+    /// stays out of the process list.
+    #[arg(
+        long,
+        env = "HEMOLINK_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
 }
 
 /// Where Bundles go.
@@ -45,8 +55,9 @@ pub struct LoadArgs {
 enum Sink {
     /// The FHIR API of this process.
     Local(Router),
-    /// A server: its address and the path of its base.
-    Remote(SocketAddr, String),
+    /// A server: its address, the path of its base, and the
+    /// `Authorization` header to send.
+    Remote(SocketAddr, String, Option<String>),
 }
 
 /// Counters shared by the workers.
@@ -73,7 +84,7 @@ pub fn run(args: &LoadArgs, config: &Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let (sink, state) = match &args.url {
-            Some(url) => (remote(url).await?, None),
+            Some(url) => (remote(url, args.token.as_deref()).await?, None),
             None => {
                 let backend = crate::store::sqlite::SqliteStore::open(&config.data_dir)
                     .map_err(|e| format!("store: {e} (is a server running on it? use --url)"))?;
@@ -160,7 +171,7 @@ impl<T> SharedReceiver<T> {
 }
 
 /// The sink of `--url`.
-async fn remote(url: &str) -> Result<Sink, String> {
+async fn remote(url: &str, token: Option<&str>) -> Result<Sink, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("--url {url}: only http:// URLs are supported"))?;
@@ -178,7 +189,11 @@ async fn remote(url: &str) -> Result<Sink, String> {
         .map_err(|e| format!("--url {url}: {e}"))?
         .next()
         .ok_or_else(|| format!("--url {url}: no address"))?;
-    Ok(Sink::Remote(addr, path))
+    Ok(Sink::Remote(
+        addr,
+        path,
+        token.map(|t| format!("Bearer {}", t.trim())),
+    ))
 }
 
 /// Posts one unit and counts what it did.
@@ -189,16 +204,19 @@ async fn post(
     tally: &Tally,
 ) -> Result<(), String> {
     let body = unit.bundle.to_string();
-    let headers = [
+    let mut headers = vec![
         ("content-type", "application/fhir+json"),
         ("accept", "application/fhir+json"),
         ("prefer", "return=minimal"),
     ];
+    if let Sink::Remote(_, _, Some(authorization)) = sink {
+        headers.push(("authorization", authorization.as_str()));
+    }
     let (status, bytes) = match sink {
         Sink::Local(app) => {
             let mut request = Request::builder().method(Method::POST).uri("/");
-            for (k, v) in headers {
-                request = request.header(k, v);
+            for (k, v) in &headers {
+                request = request.header(*k, *v);
             }
             let request = request.body(Body::from(body)).map_err(|e| e.to_string())?;
             let response = match app.clone().oneshot(request).await {
@@ -211,7 +229,7 @@ async fn post(
                 .map_err(|e| e.to_string())?;
             (status, bytes)
         }
-        Sink::Remote(addr, path) => {
+        Sink::Remote(addr, path, _) => {
             if client.is_none() {
                 *client = Some(Client::connect(*addr).await?);
             }

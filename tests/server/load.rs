@@ -187,3 +187,42 @@ fn ndjson_collections_and_resources_load_through_a_server() {
     );
     assert_eq!(s.get("/Patient/ok1").status, 404);
 }
+
+/// With authorization on, `--url` loading sends the access token given by
+/// `HEMOLINK_TOKEN`; without it the server refuses every Bundle.
+#[test]
+fn loading_into_a_server_with_authorization_sends_the_token() {
+    let b = crate::auth::backend_with("system/*.cruds", |_| {});
+    let token = b.access_token("system/*.cruds");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "p.json",
+        &json!({"resourceType": "Patient", "id": "tok1", "active": true}).to_string(),
+    );
+    let url = b.server.base.clone();
+    let run = |token: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hemolink"));
+        cmd.args(["load", file.to_str().unwrap(), "--url", &url])
+            .env_remove("HEMOLINK_CONFIG")
+            .env_remove("HEMOLINK_TOKEN");
+        if let Some(t) = token {
+            cmd.env("HEMOLINK_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(None);
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, err) = run(Some(&token));
+    assert!(ok, "{err}");
+    assert!(!err.contains(&token), "the token is not printed");
+    let r = b.server.get_with(
+        "/Patient/tok1",
+        &[("Authorization", &format!("Bearer {token}"))],
+    );
+    assert_eq!(r.status, 200);
+}
