@@ -3,8 +3,9 @@
 //! provider in `--auth external`. Fetched over HTTPS (the operating
 //! system's CAs), or plain HTTP to a loopback address only; at most 256 KiB,
 //! within 5 seconds. [`RemoteKeys`] keeps what it fetched for five minutes,
-//! or less when the answer's `Cache-Control` says so (`max-age`, and
-//! `no-store` or `no-cache` as one second), and fetches again early for a key
+//! or less when the answer's `Cache-Control` says so (`max-age`; not at all
+//! for `no-store` or `no-cache`), drops keys past their time when fetching
+//! new ones fails, and fetches again early for a key
 //! id it does not know, but never more than once every ten seconds, so that
 //! made-up key ids cannot make it hammer the other party.
 
@@ -97,6 +98,7 @@ impl RemoteKeys {
                 .iter()
                 .any(|k| k.common.key_id.as_deref() == Some(kid));
             let fresh = cache.fresh.unwrap_or(FRESH);
+            let stale = cache.fetched.is_none_or(|at| at.elapsed() >= fresh);
             let due = match cache.fetched {
                 None => true,
                 Some(at) if at.elapsed() >= fresh => true,
@@ -105,16 +107,22 @@ impl RemoteKeys {
             if due {
                 cache.fetched = Some(Instant::now());
             }
-            due
+            due.then_some(stale)
         };
-        if due {
+        if let Some(stale) = due {
             match fetch_jwks(&self.url).await {
                 Ok((set, fresh)) => {
                     let mut cache = self.cache();
                     cache.keys = set.keys;
                     cache.fresh = Some(fresh);
                 }
-                Err(e) => tracing::warn!("fetching the keys at {}: {e}", self.url),
+                Err(e) => {
+                    tracing::warn!("fetching the keys at {}: {e}", self.url);
+                    // Keys past their time are not used for want of new ones.
+                    if stale {
+                        self.cache().keys.clear();
+                    }
+                }
             }
         }
         self.cached(kid)
@@ -133,18 +141,18 @@ pub async fn fetch_jwks(url: &str) -> Result<(JwkSet, Duration), String> {
 }
 
 /// How long an answer with this `Cache-Control` may be used: its `max-age`
-/// (one second for `no-store` or `no-cache`), at most five minutes.
+/// (none at all for `no-store` or `no-cache`), at most five minutes.
 fn freshness(cache_control: Option<&str>) -> Duration {
     let mut fresh = FRESH;
     for directive in cache_control.unwrap_or("").split(',').map(str::trim) {
         let directive = directive.to_ascii_lowercase();
         if directive == "no-store" || directive == "no-cache" {
-            fresh = fresh.min(Duration::from_secs(1));
+            fresh = Duration::ZERO;
         } else if let Some(age) = directive
             .strip_prefix("max-age=")
             .and_then(|a| a.trim_matches('"').parse::<u64>().ok())
         {
-            fresh = fresh.min(Duration::from_secs(age.max(1)));
+            fresh = fresh.min(Duration::from_secs(age));
         }
     }
     fresh
@@ -228,12 +236,9 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(freshness(Some("max-age=86400")), FRESH);
-        assert_eq!(freshness(Some("no-store")), Duration::from_secs(1));
-        assert_eq!(
-            freshness(Some("No-Cache, max-age=600")),
-            Duration::from_secs(1)
-        );
-        assert_eq!(freshness(Some("max-age=0")), Duration::from_secs(1));
+        assert_eq!(freshness(Some("no-store")), Duration::ZERO);
+        assert_eq!(freshness(Some("No-Cache, max-age=600")), Duration::ZERO);
+        assert_eq!(freshness(Some("max-age=0")), Duration::ZERO);
         assert_eq!(freshness(Some("max-age=nonsense")), FRESH);
     }
 
