@@ -20,6 +20,7 @@ pub mod verify;
 
 use crate::search::extract::extract;
 use crate::search::parse::{Limits, parse};
+use crate::search::query::Search;
 use crate::search::registry::registry;
 use crate::store::{Indexed, Store};
 use chain::Tail;
@@ -93,19 +94,24 @@ impl Audit {
     }
 }
 
-/// The end of the stored chain: the newest chained AuditEvent's sequence
-/// and hash (the chain's start when there is none).
-async fn tail(store: &Store, base: &str) -> Result<Tail, String> {
+/// A search of every AuditEvent in the order they were written (newest
+/// first when asked), `count` a page.
+fn trail_search(base: &str, newest_first: bool, count: usize) -> Result<Search, String> {
+    let sort = if newest_first {
+        "-_lastUpdated"
+    } else {
+        "_lastUpdated"
+    };
     let pairs = vec![
-        ("_sort".to_string(), "-_lastUpdated".to_string()),
-        ("_count".to_string(), "100".to_string()),
+        ("_sort".to_string(), sort.to_string()),
+        ("_count".to_string(), count.to_string()),
     ];
     let limits = Limits {
-        default_count: 100,
-        max_count: 100,
+        default_count: count,
+        max_count: count,
         max_included: 0,
     };
-    let mut search = parse(
+    parse(
         registry(),
         &["AuditEvent".to_string()],
         &pairs,
@@ -113,8 +119,14 @@ async fn tail(store: &Store, base: &str) -> Result<Tail, String> {
         true,
         limits,
     )
-    .map_err(|p| format!("audit: {p:?}"))?
-    .search;
+    .map(|parsed| parsed.search)
+    .map_err(|p| format!("audit: the search of the trail: {p:?}"))
+}
+
+/// The end of the stored chain: the newest chained AuditEvent's sequence
+/// and hash (the chain's start when there is none).
+async fn tail(store: &Store, base: &str) -> Result<Tail, String> {
+    let mut search = trail_search(base, true, 100)?;
     loop {
         let page = store
             .search(&search)

@@ -5,8 +5,6 @@
 
 use super::chain::{Verdict, Walk, is_chained};
 use crate::config::Config;
-use crate::search::parse::{Limits, parse};
-use crate::search::registry::registry;
 use crate::store::Store;
 use serde_json::Value;
 
@@ -52,25 +50,7 @@ pub fn run(command: AuditCommand, config: &Config) -> Result<(), String> {
 
 /// The verdict on the chain, and how many AuditEvents are outside it.
 pub(super) async fn walk(store: &Store, base: &str) -> Result<(Verdict, u64), String> {
-    let pairs = vec![
-        ("_sort".to_string(), "_lastUpdated".to_string()),
-        ("_count".to_string(), "1000".to_string()),
-    ];
-    let limits = Limits {
-        default_count: 1000,
-        max_count: 1000,
-        max_included: 0,
-    };
-    let mut search = parse(
-        registry(),
-        &["AuditEvent".to_string()],
-        &pairs,
-        base,
-        true,
-        limits,
-    )
-    .map_err(|p| format!("{p:?}"))?
-    .search;
+    let mut search = super::trail_search(base, false, 1000)?;
     let mut walk = Walk::default();
     let mut others = 0;
     loop {

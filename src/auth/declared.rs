@@ -9,7 +9,6 @@
 use super::registry::{Client, ClientKind, Registry, Role, User, check_client, check_user};
 use super::scope::Scope;
 use argon2::PasswordHash;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -107,7 +106,7 @@ pub fn apply(
             (_, Some(_)) => return Err(format!("{at}: only a symmetric client has a secret_hash")),
             (_, None) => None,
         };
-        registry.declare_client(&client, hash)?;
+        registry.write_client(&client, hash, true)?;
     }
     for u in users {
         let at = format!("auth_user '{}'", u.username);
@@ -123,50 +122,7 @@ pub fn apply(
             fhir_user: u.fhir_user.clone(),
         };
         check_user(&user).map_err(|e| format!("{at}: {e}"))?;
-        registry.declare_user(&user, checked_hash(&u.password_hash, &at)?)?;
+        registry.write_user(&user, checked_hash(&u.password_hash, &at)?, true)?;
     }
     Ok((clients.len(), users.len()))
-}
-
-impl Registry {
-    /// Writes a client, replacing one of the same id.
-    fn declare_client(&self, client: &Client, secret_hash: Option<&str>) -> Result<(), String> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO client
-                 (id, name, kind, secret_hash, redirect_uris, scopes, jwks_url, jwks, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    client.id,
-                    client.name,
-                    client.kind.as_str(),
-                    secret_hash,
-                    client.redirect_uris.join("\n"),
-                    client.scopes.join(" "),
-                    client.jwks_url,
-                    client.jwks,
-                    crate::fhir::instant::now_micros(),
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Writes a user, replacing one of the same name.
-    fn declare_user(&self, user: &User, password_hash: &str) -> Result<(), String> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO user (username, password_hash, role, fhir_user, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    user.username,
-                    password_hash,
-                    user.role.as_str(),
-                    user.fhir_user,
-                    crate::fhir::instant::now_micros(),
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
 }

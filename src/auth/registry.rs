@@ -197,17 +197,33 @@ impl Registry {
         check_client(client)?;
         let secret = (client.kind == ClientKind::ConfidentialSymmetric).then(new_secret);
         let hash = secret.as_deref().map(hash).transpose()?;
-        let added = self
-            .conn
+        if !self.write_client(client, hash.as_deref(), false)? {
+            return Err(format!("a client '{}' exists already", client.id));
+        }
+        Ok(secret)
+    }
+
+    /// Writes a client with the hash of its secret, replacing one of the
+    /// same id when `replace`; whether it was written.
+    pub(super) fn write_client(
+        &self,
+        client: &Client,
+        secret_hash: Option<&str>,
+        replace: bool,
+    ) -> Result<bool, String> {
+        let verb = if replace { "REPLACE" } else { "IGNORE" };
+        self.conn
             .execute(
-                "INSERT OR IGNORE INTO client
-                 (id, name, kind, secret_hash, redirect_uris, scopes, jwks_url, jwks, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                &format!(
+                    "INSERT OR {verb} INTO client
+                     (id, name, kind, secret_hash, redirect_uris, scopes, jwks_url, jwks, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
                 params![
                     client.id,
                     client.name,
                     client.kind.as_str(),
-                    hash,
+                    secret_hash,
                     client.redirect_uris.join("\n"),
                     client.scopes.join(" "),
                     client.jwks_url,
@@ -215,11 +231,8 @@ impl Registry {
                     crate::fhir::instant::now_micros(),
                 ],
             )
-            .map_err(|e| e.to_string())?;
-        if added == 0 {
-            return Err(format!("a client '{}' exists already", client.id));
-        }
-        Ok(secret)
+            .map(|n| n > 0)
+            .map_err(|e| e.to_string())
     }
 
     /// Registers a user with a password (stored as a hash).
@@ -230,24 +243,37 @@ impl Registry {
                 "a password has 8 characters at least and {MAX_SECRET} bytes at most"
             ));
         }
-        let added = self
-            .conn
+        if !self.write_user(user, &hash(password)?, false)? {
+            return Err(format!("a user '{}' exists already", user.username));
+        }
+        Ok(())
+    }
+
+    /// Writes a user with the hash of their password, replacing one of the
+    /// same name when `replace`; whether it was written.
+    pub(super) fn write_user(
+        &self,
+        user: &User,
+        password_hash: &str,
+        replace: bool,
+    ) -> Result<bool, String> {
+        let verb = if replace { "REPLACE" } else { "IGNORE" };
+        self.conn
             .execute(
-                "INSERT OR IGNORE INTO user (username, password_hash, role, fhir_user, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!(
+                    "INSERT OR {verb} INTO user (username, password_hash, role, fhir_user, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
                 params![
                     user.username,
-                    hash(password)?,
+                    password_hash,
                     user.role.as_str(),
                     user.fhir_user,
                     crate::fhir::instant::now_micros(),
                 ],
             )
-            .map_err(|e| e.to_string())?;
-        if added == 0 {
-            return Err(format!("a user '{}' exists already", user.username));
-        }
-        Ok(())
+            .map(|n| n > 0)
+            .map_err(|e| e.to_string())
     }
 
     /// Every client, by id.
