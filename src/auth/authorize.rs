@@ -570,6 +570,7 @@ fn describe(scope: &Scope) -> String {
             resource_type,
             permissions: p,
             query,
+            ..
         } => {
             let mut verbs = Vec::new();
             for (on, verb) in [

@@ -106,6 +106,7 @@ impl Grant {
                 resource_type: None,
                 permissions,
                 query,
+                ..
             } if permission.granted_by(permissions) && query.is_empty())
         })
     }
@@ -121,6 +122,7 @@ impl Grant {
                 resource_type: granted,
                 permissions,
                 query,
+                ..
             } = scope
             else {
                 continue;

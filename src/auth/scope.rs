@@ -37,6 +37,10 @@ pub enum Scope {
         permissions: Permissions,
         /// The query constraint's `name=value` pairs, in order.
         query: Vec<(String, String)>,
+        /// Written in SMART v1 (`.read`, `.write`, `.*`): printed back so,
+        /// as a client that asked in v1 expects (its permissions are the v2
+        /// ones it stands for).
+        v1: bool,
     },
     /// `openid`, `fhirUser`, `profile`, `launch`, `launch/patient`,
     /// `launch/encounter`, `offline_access`, `online_access`.
@@ -109,6 +113,7 @@ impl Scope {
             resource_type,
             permissions,
             query,
+            v1,
         })
     }
 
@@ -124,12 +129,14 @@ impl Scope {
                     resource_type,
                     permissions: p,
                     query,
+                    ..
                 },
                 Scope::Clinical {
                     context: c2,
                     resource_type: t2,
                     permissions: q,
                     query: query2,
+                    ..
                 },
             ) => {
                 context == c2
@@ -187,7 +194,7 @@ impl Permissions {
 }
 
 impl fmt::Display for Scope {
-    /// The v2 form (a v1 scope is written as its v2 equivalent).
+    /// The scope as written: v2, or v1 for a scope asked in v1.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scope::Other(s) => f.write_str(s),
@@ -196,6 +203,7 @@ impl fmt::Display for Scope {
                 resource_type,
                 permissions: p,
                 query,
+                v1,
             } => {
                 let context = match context {
                     Context::Patient => "patient",
@@ -203,16 +211,25 @@ impl fmt::Display for Scope {
                     Context::System => "system",
                 };
                 write!(f, "{context}/{}.", resource_type.as_deref().unwrap_or("*"))?;
-                for (on, letter) in [
+                let letters: String = [
                     (p.create, 'c'),
                     (p.read, 'r'),
                     (p.update, 'u'),
                     (p.delete, 'd'),
                     (p.search, 's'),
-                ] {
-                    if on {
-                        write!(f, "{letter}")?;
-                    }
+                ]
+                .into_iter()
+                .filter_map(|(on, letter)| on.then_some(letter))
+                .collect();
+                let v1_form = match letters.as_str() {
+                    "rs" => Some("read"),
+                    "cud" => Some("write"),
+                    "cruds" => Some("*"),
+                    _ => None,
+                };
+                match v1_form.filter(|_| *v1) {
+                    Some(word) => f.write_str(word)?,
+                    None => f.write_str(&letters)?,
                 }
                 for (i, (name, value)) in query.iter().enumerate() {
                     write!(f, "{}{name}={value}", if i == 0 { '?' } else { '&' })?;
@@ -255,10 +272,17 @@ mod tests {
     }
 
     #[test]
-    fn v1_scopes_read_as_v2() {
-        assert_eq!(v2("patient/Observation.read"), "patient/Observation.rs");
-        assert_eq!(v2("user/*.write"), "user/*.cud");
-        assert_eq!(v2("system/*.*"), "system/*.cruds");
+    fn v1_scopes_mean_their_v2_permissions_and_are_written_back_in_v1() {
+        for (v1, v2) in [
+            ("patient/Observation.read", "patient/Observation.rs"),
+            ("user/*.write", "user/*.cud"),
+            ("system/*.*", "system/*.cruds"),
+        ] {
+            let (a, b) = (Scope::parse(v1).unwrap(), Scope::parse(v2).unwrap());
+            assert_eq!(a.to_string(), v1, "asked in v1, written in v1");
+            assert_eq!(b.to_string(), v2);
+            assert!(a.covers(&b) && b.covers(&a), "{v1} means {v2}");
+        }
     }
 
     #[test]

@@ -281,8 +281,8 @@ fn auth_administration_registers_lists_and_removes_clients_and_users() {
         "{list}"
     );
     assert!(
-        list.contains("openid fhirUser user/Observation.rs"),
-        "v1 scopes are kept as v2: {list}"
+        list.contains("openid fhirUser user/Observation.read"),
+        "a v1 scope is kept as written (it means user/Observation.rs): {list}"
     );
     assert!(list.contains("ana  patient  Patient/D100234"), "{list}");
     assert!(!list.contains(secret) && !list.contains("donor password"));
