@@ -7,7 +7,7 @@
 //! entry naming every parameter that was ignored.
 
 use super::Shared;
-use super::instance::{check_id, resource_type, store_error};
+use super::instance::{check_id, readable, resource_type, store_error};
 use super::request::{Fhir, Summary, percent_encode as encode, query_pairs};
 use super::response;
 use crate::auth::{Access, Interaction, Permission};
@@ -17,7 +17,6 @@ use crate::fhir::model::model;
 use crate::fhir::outcome::{Issue, Severity, operation_outcome};
 use crate::search::compartment;
 use crate::search::cursor::encode_cursor;
-use crate::search::filter::Filter;
 use crate::search::parse::{Limits, Problem, parse};
 use crate::search::query::{Clause, Cursor};
 use crate::search::registry::registry;
@@ -329,7 +328,9 @@ async fn search(
         entries.push(entry(base, v, "match", fhir)?);
     }
     for v in &page.included {
-        if reachable(state, v)? {
+        // `_include` and `_revinclude` (with `:iterate`) bring in resources of
+        // any type: each is judged against the read scope of its own type.
+        if readable(state, Permission::Read, v).await? {
             entries.push(entry(base, v, "include", fhir)?);
         }
     }
@@ -363,27 +364,6 @@ async fn search(
         bundle["entry"] = Value::Array(entries);
     }
     response::value_response(StatusCode::OK, &bundle, fhir)
-}
-
-/// Whether the request may read an included resource: `_include` and
-/// `_revinclude` (with `:iterate`) bring in resources of any type, so each is
-/// judged against the read scope of its own type.
-fn reachable(state: &Shared, v: &Version) -> Result<bool, FhirError> {
-    let filter = state.gate.filter(Permission::Read, &v.resource_type);
-    if matches!(filter, Filter::All) {
-        return Ok(true);
-    }
-    let Some(body) = v.body.as_deref() else {
-        return Ok(false);
-    };
-    let resource: Value =
-        serde_json::from_str(body).map_err(|e| FhirError::internal("stored resource", e))?;
-    Ok(filter.admits_resource(
-        registry(),
-        &v.resource_type,
-        &resource,
-        &state.config.base_url,
-    ))
 }
 
 /// A searchset entry.
